@@ -1,0 +1,139 @@
+"""Credentials: API keys, JWT access tokens and rotating refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricewise.accounts.models import ApiKey, RefreshToken, Tenant, User
+from pricewise.core.base import utcnow
+from pricewise.core.context import AppContext
+from pricewise.core.errors import Unauthorized
+from pricewise.core.ids import new_id
+from pricewise.core.security import (
+    API_KEY_PREFIX,
+    DUMMY_HASH,
+    decode_jwt,
+    encode_jwt,
+    new_api_key,
+    new_token,
+    sha256,
+    verify_password,
+)
+from pricewise.core.tenancy import Principal
+
+BAD_CREDENTIALS = "invalid credentials"
+
+
+def _principal_for(tenant: Tenant, role: str, kind: str, *, user_id: str | None = None,
+                   api_key_id: str | None = None) -> Principal:
+    return Principal(tenant_id=tenant.id, role=role, kind=kind, user_id=user_id,
+                     api_key_id=api_key_id, verified=tenant.email_verified_at is not None,
+                     tier=tenant.tier)
+
+
+async def authenticate(session: AsyncSession, ctx: AppContext, token: str) -> Principal:
+    """An API key (efofx_...) or a JWT access token; the same 401 for every failure."""
+    now = utcnow()
+    if token.startswith(API_KEY_PREFIX):
+        row = (await session.execute(
+            select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.key_hash == sha256(token), ApiKey.kind == "secret")
+        )).first()
+        if row is None:
+            raise Unauthorized(BAD_CREDENTIALS)
+        key, tenant = row
+        if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+            raise Unauthorized("API key revoked or expired")
+        if not tenant.is_active or tenant.deleted_at is not None:
+            raise Unauthorized("tenant is deactivated")
+        return _principal_for(tenant, key.role, "api_key", api_key_id=key.id)
+    try:
+        claims = decode_jwt(ctx.keys.jwt, token, purpose="access")
+    except jwt.InvalidTokenError:
+        raise Unauthorized("invalid or expired token") from None
+    found = (await session.execute(
+        select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.id == claims["sub"], Tenant.id == claims.get("tid"))
+    )).first()
+    if found is None:
+        raise Unauthorized(BAD_CREDENTIALS)
+    user, tenant = found
+    if not user.is_active or user.deleted_at is not None:
+        raise Unauthorized("user is deactivated")
+    if not tenant.is_active or tenant.deleted_at is not None:
+        raise Unauthorized("tenant is deactivated")
+    return _principal_for(tenant, user.role, "user", user_id=user.id)
+
+
+def access_token(ctx: AppContext, user: User) -> str:
+    return encode_jwt(ctx.keys.jwt, {"typ": "access", "sub": user.id, "tid": user.tenant_id,
+                                     "role": user.role},
+                      timedelta(minutes=ctx.settings.access_token_minutes))
+
+
+async def issue_tokens(session: AsyncSession, ctx: AppContext, user: User,
+                       family_id: str | None = None) -> dict[str, object]:
+    raw = new_token()
+    session.add(RefreshToken(tenant_id=user.tenant_id, user_id=user.id, family_id=family_id or new_id(),
+                             token_hash=sha256(raw),
+                             expires_at=utcnow() + timedelta(days=ctx.settings.refresh_token_days)))
+    return {"access_token": access_token(ctx, user), "refresh_token": raw, "token_type": "bearer",
+            "expires_in": ctx.settings.access_token_minutes * 60, "tenant_id": user.tenant_id,
+            "user_id": user.id, "role": user.role}
+
+
+async def login(session: AsyncSession, ctx: AppContext, email: str, password: str) -> dict[str, object]:
+    row = (await session.execute(
+        select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.email == email.lower())
+    )).first()
+    if row is None:
+        verify_password(password, DUMMY_HASH)  # same time as a real check
+        raise Unauthorized(BAD_CREDENTIALS)
+    user, tenant = row
+    if not verify_password(password, user.password_hash):
+        raise Unauthorized(BAD_CREDENTIALS)
+    if not user.is_active or user.deleted_at is not None or not tenant.is_active:
+        raise Unauthorized("account is deactivated")
+    user.last_login_at = utcnow()
+    return await issue_tokens(session, ctx, user)
+
+
+async def refresh(session: AsyncSession, ctx: AppContext, raw: str) -> dict[str, object]:
+    """Rotate: each refresh token works once. Reuse of a spent one revokes its whole family,
+    since only a thief would replay it."""
+    now = utcnow()
+    tok = (await session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256(raw)))).scalar_one_or_none()
+    if tok is None or tok.expires_at <= now:
+        raise Unauthorized("invalid or expired refresh token")
+    if tok.used_at is not None or tok.revoked_at is not None:
+        await session.execute(update(RefreshToken).where(RefreshToken.family_id == tok.family_id)
+                              .values(revoked_at=now))
+        session.info["commit_even_on_error"] = True
+        raise Unauthorized("refresh token already used; the session is revoked")
+    user = (await session.execute(select(User).where(User.id == tok.user_id))).scalar_one()
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == user.tenant_id))).scalar_one()
+    if not user.is_active or user.deleted_at is not None or not tenant.is_active:
+        raise Unauthorized("account is deactivated")
+    tok.used_at = now
+    return await issue_tokens(session, ctx, user, family_id=tok.family_id)
+
+
+async def logout(session: AsyncSession, raw: str) -> None:
+    tok = (await session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256(raw)))).scalar_one_or_none()
+    if tok is not None:
+        await session.execute(update(RefreshToken).where(RefreshToken.family_id == tok.family_id)
+                              .values(revoked_at=utcnow()))
+
+
+def make_api_key(tenant_id: str, name: str, role: str, kind: str = "secret",
+                 prefix: str = API_KEY_PREFIX) -> tuple[ApiKey, str]:
+    raw = new_api_key(prefix)
+    return ApiKey(id=new_id(), tenant_id=tenant_id, name=name, role=role, kind=kind,
+                  key_hash=sha256(raw), prefix=prefix, last4=raw[-4:]), raw

@@ -1,0 +1,79 @@
+"""Typed dependencies: who is calling (PrincipalDep), their scope (ScopeDep), role gates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from pricewise.accounts.auth import authenticate
+from pricewise.core.context import CtxDep, SessionDep
+from pricewise.core.errors import Unauthorized
+from pricewise.core.tenancy import Principal, Scope, bind
+
+
+def _credential(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization must be 'Bearer <token or API key>'")
+        return value.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+async def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
+    token = _credential(request)
+    if token is not None:
+        principal = await authenticate(session, ctx, token)
+    elif ctx.auth_mode == "local" and ctx.local_principal is not None:
+        principal = ctx.local_principal
+    else:
+        raise Unauthorized("credentials required: Authorization: Bearer <token> or X-API-Key",
+                           headers={"WWW-Authenticate": "Bearer"})
+    await bind(session, principal)
+    request.state.principal = principal
+    decision = await ctx.limiter.tenant(principal.tenant_id)
+    request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
+    return Scope(session, principal)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+
+
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _role(role: str) -> Any:
+    async def check(principal: PrincipalDep, request: Request) -> Principal:
+        principal.require(role, writes=request.method not in _SAFE)
+        return principal
+    return Depends(check)
+
+
+# Route-level gates: `dependencies=[Writer]` on anything that changes data.
+Writer = _role("analyst")
+Admin = _role("admin")
+
+
+async def ai_limit(request: Request, ctx: CtxDep, principal: PrincipalDep) -> None:
+    decision = await ctx.limiter.ai(principal.tenant_id)
+    request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
+
+
+async def estimate_limit(request: Request, ctx: CtxDep, principal: PrincipalDep) -> None:
+    decision = await ctx.limiter.estimates(principal.tenant_id, principal.tier)
+    request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
+
+
+AILimit = Depends(ai_limit)
+EstimateLimit = Depends(estimate_limit)
+AdminDep = Annotated[Principal, Admin]

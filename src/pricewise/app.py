@@ -1,0 +1,115 @@
+"""create_app(): routers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from pricewise.accounts.router import router as accounts_router
+from pricewise.accounts.service import ensure_local_tenant
+from pricewise.core import errors, logs
+from pricewise.core.context import AppContext, CtxDep
+from pricewise.core.db import commit
+from pricewise.core.middleware import RequestContext
+from pricewise.core.tenancy import Principal
+from pricewise.models import load_tasks
+from pricewise.settings import Settings, SettingsError, get_settings, is_loopback
+
+log = logging.getLogger("pricewise.app")
+
+
+def resolve_auth_mode(settings: Settings, host: str | None) -> str:
+    """Local mode only on loopback: anything reachable from outside demands credentials."""
+    mode = settings.auth_mode or ("local" if host is None or is_loopback(host) else "required")
+    if mode == "local" and host is not None and not is_loopback(host):
+        raise SettingsError(
+            f"invalid setting PRICEWISE_AUTH_MODE: local mode refuses to bind to {host}; "
+            "use PRICEWISE_AUTH_MODE=required or a loopback address")
+    return mode
+
+
+async def _ensure_local(ctx: AppContext) -> None:
+    async with ctx.db.session() as session:
+        tenant = await ensure_local_tenant(session)
+        await commit(session)
+    ctx.local_principal = Principal(tenant_id=tenant.id, role="admin", kind="local",
+                                    verified=True, tier=tenant.tier)
+
+
+def create_app(settings: Settings | None = None, *, host: str | None = None,
+               auth_mode: str | None = None, embedded_jobs: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(settings.log_level)
+    ctx = AppContext.build(settings, auth_mode or resolve_auth_mode(settings, host))
+    load_tasks()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        consumer = None
+        if ctx.auth_mode == "local":
+            await _ensure_local(ctx)
+        if embedded_jobs:
+            from pricewise.core import jobs
+
+            consumer = jobs.start_embedded()
+        log.info("pricewise ready (auth mode %s, database %s)", ctx.auth_mode, ctx.db.engine.dialect.name)
+        try:
+            yield {}
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+            await ctx.db.dispose()
+
+    app = FastAPI(title="pricewise", version="0.1.0", lifespan=lifespan)
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(accounts_router)
+    _health_routes(app)
+    # Outermost first: request id and body limit, then CORS (answers preflights itself).
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                       allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+                       expose_headers=["X-Request-ID", "X-Total-Count", "X-RateLimit-Limit",
+                                       "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+                       max_age=600)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _health_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready(ctx: CtxDep) -> JSONResponse:
+        from pricewise.core import jobs
+
+        checks: dict[str, str] = {"database": "ok" if await ctx.db.ping() else "error"}
+        if ctx.settings.redis_url:
+            try:
+                client = Redis.from_url(ctx.settings.redis_url, socket_timeout=2)
+                await client.ping()
+                await client.aclose()
+                checks["redis"] = "ok"
+            except Exception:
+                checks["redis"] = "error"
+        else:
+            checks["redis"] = "not_configured"
+        checks["job_queue"] = "ok" if jobs.queue_ok() else "error"
+        ok = all(v in ("ok", "not_configured") for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},
+                            status_code=200 if ok else 503)
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn --workers: the CLI has already put the resolved settings in env."""
+    return create_app(embedded_jobs=False)

@@ -1,0 +1,72 @@
+"""What one running app (or CLI command) holds: settings, database, keys, limiter, mailer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricewise.core.db import Database, commit
+from pricewise.core.errors import AppError
+from pricewise.core.keys import Keys, load_keys
+from pricewise.core.mail import Mailer
+from pricewise.core.ratelimit import RateLimiter
+from pricewise.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    keys: Keys
+    limiter: RateLimiter
+    mailer: Mailer
+    auth_mode: str = "required"
+    local_principal: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, auth_mode: str | None = None) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            keys=load_keys(settings),
+            limiter=RateLimiter(settings.redis_url, settings.rate_limit_requests_per_minute,
+                                settings.rate_limit_ai_requests_per_minute),
+            mailer=Mailer(settings),
+            auth_mode=auth_mode or settings.auth_mode or "required",
+        )
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed when the route returns, rolled back otherwise."""
+    ctx: AppContext = request.app.state.ctx
+    async with ctx.db.session() as session:
+        session.info["request_id"] = getattr(request.state, "request_id", None)
+        try:
+            yield session
+        except AppError:
+            # A refused request may still have to record its refusal (a revoked token family).
+            if session.info.pop("commit_even_on_error", False):
+                await commit(session)
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await commit(session)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

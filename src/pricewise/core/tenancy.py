@@ -1,0 +1,111 @@
+"""Who is calling, and the one place that scopes queries to their tenant.
+
+A row of another tenant is not found (404), never forbidden, so ids leak nothing. On PostgreSQL
+the session also switches to the restricted role with `app.tenant_id` set for the transaction,
+so row-level security policies are a second wall behind this helper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricewise.core.base import Base, utcnow
+from pricewise.core.errors import Forbidden, NotFound
+
+ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
+APP_ROLE = "pricewise_app"
+
+M = TypeVar("M", bound=Base)
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    role: str
+    kind: str  # "user" | "api_key" | "local" | "widget"
+    user_id: str | None = None
+    api_key_id: str | None = None
+    verified: bool = True
+    tier: str = "trial"
+
+    @property
+    def actor(self) -> str:
+        if self.user_id:
+            return f"user:{self.user_id}"
+        if self.api_key_id:
+            return f"api_key:{self.api_key_id}"
+        return self.kind
+
+    def at_least(self, role: str) -> bool:
+        return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
+
+    def require(self, role: str, *, writes: bool = True) -> None:
+        if not self.at_least(role):
+            raise Forbidden(f"this action needs the {role} role; you have {self.role}")
+        if writes and not self.verified:
+            raise Forbidden("verify your e-mail address first: until then the account is read-only",
+                            code="email_not_verified")
+
+
+async def bind(session: AsyncSession, principal: Principal) -> None:
+    """Tie the session to a tenant: the audit actor and, on PostgreSQL, the RLS setting."""
+    session.info["principal"] = principal
+    bind_dialect = session.get_bind().dialect.name
+    if bind_dialect == "postgresql":
+        await session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
+        await session.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
+                              {"t": principal.tenant_id})
+
+
+class Scope:
+    """Tenant-scoped access to tenant-owned models: every query of a feature goes through here."""
+
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.tenant_id = principal.tenant_id
+
+    def select(self, model: type[M], *, include_deleted: bool = False) -> Select[M]:
+        stmt = select(model).where(model.tenant_id == self.tenant_id)  # type: ignore[attr-defined]
+        if not include_deleted and hasattr(model, "deleted_at"):
+            stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
+        return stmt
+
+    def where(self, stmt: Select[Any], model: type[Base]) -> Select[Any]:
+        """Scope an arbitrary select (joins, aggregates) on one of its models."""
+        return stmt.where(model.tenant_id == self.tenant_id)  # type: ignore[attr-defined]
+
+    async def get(self, model: type[M], id_: str, *, include_deleted: bool = False,
+                  label: str | None = None) -> M:
+        row = (await self.session.execute(
+            self.select(model, include_deleted=include_deleted).where(model.id == id_)  # type: ignore[attr-defined]
+        )).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"{label or model.__name__} {id_} not found")
+        return row
+
+    async def list(self, model: type[M], *filters: Any, order_by: Any = None, limit: int | None = None,
+                   offset: int = 0, include_deleted: bool = False) -> Sequence[M]:
+        stmt = self.select(model, include_deleted=include_deleted).where(*filters)
+        stmt = stmt.order_by(order_by if order_by is not None else model.created_at)  # type: ignore[attr-defined]
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count(self, model: type[M], *filters: Any, include_deleted: bool = False) -> int:
+        stmt = self.select(model, include_deleted=include_deleted).where(*filters)
+        return int((await self.session.execute(
+            select(func.count()).select_from(stmt.subquery()))).scalar_one())
+
+    def add(self, obj: M) -> M:
+        obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
+        self.session.add(obj)
+        return obj
+
+    def soft_delete(self, obj: Base) -> None:
+        obj.deleted_at = utcnow()  # type: ignore[attr-defined]

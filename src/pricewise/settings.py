@@ -1,0 +1,121 @@
+"""Settings from the environment (prefix PRICEWISE_, plus the specs' own variable names)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def spec(name: str, default: Any, **kw: Any) -> Any:
+    """A setting read from PRICEWISE_<NAME> or from the specs' own variable <NAME>."""
+    return Field(default=default, validation_alias=AliasChoices(f"PRICEWISE_{name}", name), **kw)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRICEWISE_", extra="ignore", env_file=None,
+                                      populate_by_name=True)
+
+    database_url: str = "sqlite+aiosqlite:///./var/pricewise.db"
+    redis_url: str | None = None
+    # None: decided at serve time (local when bound to loopback, required otherwise).
+    auth_mode: Literal["local", "required"] | None = None
+    secret_key: SecretStr | None = None
+    # "kid:base64key,kid2:base64key"; the first one encrypts, all of them decrypt.
+    encryption_keys: SecretStr | None = None
+    var_dir: Path = Path("./var")
+
+    openai_api_key: SecretStr | None = spec("OPENAI_API_KEY", None)
+    openai_base_url: str = spec("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    jwt_secret: SecretStr | None = spec("JWT_SECRET", None)
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    smtp_host: str | None = spec("SMTP_HOST", None)
+    smtp_port: int = spec("SMTP_PORT", 587, ge=1, le=65535)
+    smtp_user: str | None = spec("SMTP_USER", None)
+    smtp_pass: SecretStr | None = spec("SMTP_PASS", None)
+    smtp_starttls: bool = False
+    mail_from: str = "pricewise@localhost"
+    max_file_size_mb: int = spec("MAX_FILE_SIZE_MB", 50, ge=1, le=2048)
+    max_body_kb: int = Field(default=1024, ge=1, le=1024 * 1024)
+    rate_limit_requests_per_minute: int = spec("RATE_LIMIT_REQUESTS_PER_MINUTE", 100, ge=1)
+    rate_limit_ai_requests_per_minute: int = spec("RATE_LIMIT_AI_REQUESTS_PER_MINUTE", 20, ge=1)
+    orchestration_timeout_minutes: int = spec("ORCHESTRATION_TIMEOUT_MINUTES", 30, ge=1)
+    max_concurrent_orchestrations: int = spec("MAX_CONCURRENT_ORCHESTRATIONS", 5, ge=1)
+    frontend_url: str = spec("FRONTEND_URL", "http://localhost:3000")
+    ws_cors_origins: str = spec("WS_CORS_ORIGINS", "http://localhost:3000")
+    public_url: str = "http://127.0.0.1:5000"
+    tenant_retention_days: int = Field(default=90, ge=1)
+    api_key_rotation_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v.removeprefix("postgresql://")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return v.upper()
+
+    @property
+    def cors_origins(self) -> list[str]:
+        origins = {o.strip().rstrip("/") for o in self.ws_cors_origins.split(",") if o.strip()}
+        origins.add(self.frontend_url.rstrip("/"))
+        return sorted(origins)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_kb * 1024
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names it in one line."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        env = name.upper() if name.isupper() else f"PRICEWISE_{name.upper()}"
+        raise SettingsError(f"invalid setting {env}: {err['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,167 @@
+"""Real peers for tests: an SMTP server (aiosmtpd) and an OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Collect:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.box.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.port = free_port()
+        self._ctl = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._ctl.start()
+
+    def stop(self) -> None:
+        self._ctl.stop()
+
+    def body(self, msg: Message) -> str:
+        if msg.is_multipart():
+            for part in msg.walk():
+                if part.get_content_type() == "text/plain":
+                    return str(part.get_payload(decode=True).decode())
+        return str(msg.get_payload(decode=True).decode())
+
+    def wait_for(self, to: str, timeout: float = 5.0) -> Message:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for m in self.messages:
+                if to in str(m["To"]):
+                    return m
+            time.sleep(0.02)
+        raise AssertionError(f"no mail to {to}; got {[m['To'] for m in self.messages]}")
+
+    def link(self, to: str, path: str) -> str:
+        body = self.body(self.wait_for(to))
+        match = re.search(rf"https?://\S+{re.escape(path)}\S*", body)
+        assert match, body
+        return match.group(0)
+
+
+@dataclass
+class OpenAIStub:
+    """Answers /v1/models for keys in `valid_keys`; records every request it saw."""
+
+    valid_keys: set[str] = field(default_factory=lambda: {"sk-test-good-key-1234"})
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    chat_reply: str = "ok"
+    port: int = field(default_factory=free_port)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def _auth_ok(self) -> bool:
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                stub.requests.append({"path": self.path, "key": key})
+                return key in stub.valid_keys
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self) -> None:
+                if not self._auth_ok():
+                    self._send(401, {"error": {"message": "Incorrect API key provided"}})
+                elif self.path == "/v1/models":
+                    self._send(200, {"object": "list", "data": [{"id": "gpt-test", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(length)
+                if not self._auth_ok():
+                    self._send(401, {"error": {"message": "Incorrect API key provided"}})
+                    return
+                self._send(200, {"id": "c1", "object": "chat.completion", "model": "gpt-test",
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": stub.chat_reply}}],
+                                 "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class Account:
+    tenant_id: str
+    api_key: str
+    email: str
+    password: str
+    access_token: str = ""
+    refresh_token: str = ""
+
+    @property
+    def key_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+PASSWORD = "Correct-Horse-42"
+
+
+async def signup(client: httpx.AsyncClient, mailbox: Mailbox | None, email_addr: str,
+                 tier: str = "trial", verify: bool = True, name: str = "Acme Pools") -> Account:
+    r = await client.post("/tenants/register", json={"name": name, "email": email_addr,
+                                                      "password": PASSWORD, "tier": tier})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    acct = Account(body["tenant_id"], body["api_key"], email_addr, PASSWORD)
+    if verify:
+        assert mailbox is not None
+        link = mailbox.link(email_addr, "/auth/verify-email")
+        v = await client.get(link.replace("http://testserver", ""))
+        assert v.status_code == 200, v.text
+    login = await client.post("/auth/login", json={"email": email_addr, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    acct.access_token = login.json()["access_token"]
+    acct.refresh_token = login.json()["refresh_token"]
+    return acct
