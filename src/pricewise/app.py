@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
+from pricewise.catalog.router import router as catalog_router
 from pricewise.core import errors, logs
 from pricewise.core.context import AppContext, CtxDep
 from pricewise.core.db import commit
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         consumer = None
+        await ctx.events.start()
         if ctx.auth_mode == "local":
             await _ensure_local(ctx)
         if embedded_jobs:
@@ -66,12 +68,14 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            await ctx.events.stop()
             await ctx.db.dispose()
 
     app = FastAPI(title="pricewise", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
     errors.install(app)
     app.include_router(accounts_router)
+    app.include_router(catalog_router)
     _health_routes(app)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,12 +28,17 @@ console = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr: never wrapped to the terminal width, no markup read from the message."""
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail(str(exc), 2)
 
 
 def _progress() -> Progress:
@@ -54,8 +59,7 @@ def _run(fn: Callable[[Any], Awaitable[T]], settings: Settings) -> T:
     try:
         return asyncio.run(main())
     except AppError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from None
+        _fail(exc.message, 1)
 
 
 def _migrate(settings: Settings) -> None:
@@ -71,16 +75,15 @@ def _migrate(settings: Settings) -> None:
 def serve(host: str = "127.0.0.1", port: int = 5000, workers: int = typer.Option(1, min=1, max=64),
           no_demo: bool = typer.Option(False, "--no-demo", help="Do not load the demo workspace.")) -> None:
     """Migrate, then serve the API (with an in-process job consumer when embedded)."""
+    settings = _settings()  # first: a bad setting is reported before the heavy imports
     import uvicorn
 
     from pricewise.app import create_app, resolve_auth_mode
 
-    settings = _settings()
     try:
         mode = resolve_auth_mode(settings, host)
     except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail(str(exc), 2)
     _migrate(settings)
     os.environ["PRICEWISE_AUTH_MODE"] = mode
     if not no_demo:
@@ -112,11 +115,11 @@ def serve(host: str = "127.0.0.1", port: int = 5000, workers: int = typer.Option
 @app.command()
 def worker(workers: int = typer.Option(2, min=1, max=64)) -> None:
     """Consume background jobs (the Redis queue when PRICEWISE_REDIS_URL is set)."""
+    settings = _settings()  # first: importing the job queue reads the settings too
     from pricewise.core import jobs
     from pricewise.core.logs import configure
     from pricewise.models import load_tasks
 
-    settings = _settings()
     configure(settings.log_level)
     load_tasks()
     jobs.run_worker(workers)
@@ -145,8 +148,7 @@ def tenants_create(name: str, email: str, password: str = typer.Option(..., prom
     from pricewise.core.db import commit
 
     if tier not in ("trial", "pro", "enterprise"):
-        console.print("[red]tier must be trial, pro or enterprise[/red]")
-        raise typer.Exit(2)
+        _fail("tier must be trial, pro or enterprise", 2)
 
     async def go(ctx: Any) -> tuple[str, str]:
         async with ctx.db.session() as session:
@@ -181,10 +183,13 @@ def tenants_list(include_inactive: bool = True) -> None:
             return list((await session.execute(stmt)).scalars())
 
     table = Table("id", "name", "email", "tier", "active", "verified", "created")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = 24  # ids are what operators copy from here: never cut them
     for t in _run(go, _settings()):
         table.add_row(t.id, t.name, t.email, t.tier, "yes" if t.is_active else "no",
                       "yes" if t.email_verified_at else "no", t.created_at.strftime("%Y-%m-%d"))
-    Console().print(table)
+    # Piped (grep, a file): no terminal width to fit, so print every value whole.
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
 def _lifecycle(ref: str, action: str) -> None:
@@ -220,22 +225,40 @@ def tenants_reactivate(tenant: str) -> None:
 
 
 @keys_app.command("generate")
-def keys_generate(kid: str = typer.Argument("k1")) -> None:
+def keys_generate(kid: str = typer.Argument("k1"),
+                  ring: bool = typer.Option(False, "--ring", help=(
+                      "Print the whole new ring: the new key first, then the keys in use now "
+                      "(including the one derived from the secret key when no ring is set)."))) -> None:
     """Print a new key for PRICEWISE_ENCRYPTION_KEYS (put it first in the ring)."""
     from pricewise.core.crypto import new_key_b64
 
-    typer.echo(f"{kid}:{new_key_b64()}")
+    if not kid.isidentifier():
+        _fail("the key id must be a word like k2", 2)
+    fresh = f"{kid}:{new_key_b64()}"
+    if not ring:
+        typer.echo(fresh)
+        return
+    from pricewise.core.keys import load_keys
+
+    box = load_keys(_settings()).box
+    if kid in dict(box.keys):
+        _fail(f"key id {kid} is already in the ring; choose another", 2)
+    typer.echo(f"{fresh},{box.to_ring()}")
 
 
 @keys_app.command("rotate-master")
 def keys_rotate_master() -> None:
     """Re-encrypt every stored secret with the first key of the ring."""
+    from pricewise.core.crypto import CryptoError
     from pricewise.core.keyrotation import rotate_all
 
     settings = _settings()
-    with _progress() as p:
-        task = p.add_task("re-encrypting secrets", total=None)
-        n = _run(lambda ctx: rotate_all(ctx, lambda: p.advance(task)), settings)
+    try:
+        with _progress() as p:
+            task = p.add_task("re-encrypting secrets", total=None)
+            n = _run(lambda ctx: rotate_all(ctx, lambda: p.advance(task)), settings)
+    except CryptoError as exc:  # nothing was written: rotate_all commits once, at the end
+        _fail(f"rotation refused, nothing changed: {exc}", 1)
     typer.echo(f"re-encrypted {n} secret(s)")
 
 
@@ -258,12 +281,13 @@ def export_cmd(tenant: str, file: Path) -> None:
 @app.command("import")
 def import_cmd(file: Path) -> None:
     """Load a tenant export (all or nothing)."""
+    from sqlalchemy.exc import IntegrityError
+
     from pricewise.accounts import lifecycle
     from pricewise.core.db import commit
 
     if not file.exists():
-        console.print(f"[red]{file} does not exist[/red]")
-        raise typer.Exit(2)
+        _fail(f"{file} does not exist", 2)
     lines = [ln for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
     async def go(ctx: Any) -> tuple[str, int]:
@@ -273,10 +297,12 @@ def import_cmd(file: Path) -> None:
                 task = p.add_task("importing", total=len(lines))
                 try:
                     out = await lifecycle.import_tenant(session, lines, lambda _n: p.advance(task))
+                    await commit(session)
                 except (ValueError, KeyError) as exc:
-                    console.print(f"[red]import refused: {exc}[/red]")
-                    raise typer.Exit(1) from None
-            await commit(session)
+                    _fail(f"import refused: {exc}", 1)
+                except IntegrityError as exc:
+                    _fail("import refused: a row conflicts with data already in this database "
+                          f"({type(exc.orig).__name__}); nothing was written", 1)
             return out
 
     settings = _settings()

@@ -1,9 +1,12 @@
 """Every feature's tables, imported so that Base.metadata knows them all (Alembic, export)."""
 
 from pricewise.accounts import models as accounts_models
+from pricewise.analytics import models as analytics_models
+from pricewise.catalog import models as catalog_models
 from pricewise.core.base import Base
+from pricewise.reports import models as reports_models
 
-__all__ = ["Base", "accounts_models", "load_tasks"]
+__all__ = ["Base", "accounts_models", "analytics_models", "catalog_models", "load_tasks", "reports_models"]
 
 
 def load_tasks() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +72,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return v
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _ring(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        from pricewise.core.crypto import CryptoError, SecretBox
+
+        try:
+            SecretBox.from_ring(v.get_secret_value())
+        except CryptoError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -97,14 +111,27 @@ class SettingsError(Exception):
     """A setting is invalid; the message names it in one line."""
 
 
+def _env_name(loc: str) -> str:
+    """The variable the user set for a setting: a spec setting reads either of its two names,
+    and the error must name the one that is actually in the environment."""
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = ([str(c) for c in alias.choices] if isinstance(alias, AliasChoices)
+                 else [f"PRICEWISE_{name.upper()}"])
+        if loc == name or loc.upper() in (n.upper() for n in names):
+            present = {k.upper() for k in os.environ}
+            return next((n for n in names if n.upper() in present), names[0])
+    return loc.upper()
+
+
 def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "settings"
-        env = name.upper() if name.isupper() else f"PRICEWISE_{name.upper()}"
-        raise SettingsError(f"invalid setting {env}: {err['msg']}") from None
+        env = _env_name(str(err["loc"][0])) if err["loc"] else "settings"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {env}: {msg}") from None
 
 
 @lru_cache(maxsize=1)

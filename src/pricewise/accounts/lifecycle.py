@@ -135,7 +135,8 @@ async def import_tenant(session: AsyncSession, lines: list[str],
         if name not in tables:
             raise ValueError(f"unknown table {name} in export")
         row = {k: _decode(v) for k, v in item["row"].items()}
-        if name != "tenants" and row.get("tenant_id") != tenant_id:
+        owner = row.get("id") if name == "tenants" else row.get("tenant_id")
+        if owner != tenant_id:
             raise ValueError(f"row of another tenant in {name}")
         if name not in batch:
             order.append(name)

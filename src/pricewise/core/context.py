@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.core.db import Database, commit
 from pricewise.core.errors import AppError
+from pricewise.core.events import EventBus
 from pricewise.core.keys import Keys, load_keys
 from pricewise.core.mail import Mailer
 from pricewise.core.ratelimit import RateLimiter
@@ -24,6 +25,7 @@ class AppContext:
     keys: Keys
     limiter: RateLimiter
     mailer: Mailer
+    events: EventBus
     auth_mode: str = "required"
     local_principal: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -37,6 +39,7 @@ class AppContext:
             limiter=RateLimiter(settings.redis_url, settings.rate_limit_requests_per_minute,
                                 settings.rate_limit_ai_requests_per_minute),
             mailer=Mailer(settings),
+            events=EventBus(settings.redis_url),
             auth_mode=auth_mode or settings.auth_mode or "required",
         )
 
@@ -67,6 +70,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         await commit(session)
+        await ctx.events.publish_all(session.info.pop("events", []))
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -72,6 +72,10 @@ class SecretBox:
         except Exception:
             raise CryptoError("secret could not be decrypted (wrong key or altered data)") from None
 
+    def to_ring(self) -> str:
+        """The "kid:base64key,..." form of this box, as PRICEWISE_ENCRYPTION_KEYS takes it."""
+        return ",".join(f"{kid}:{base64.b64encode(key).decode()}" for kid, key in self.keys)
+
     def needs_rotation(self, token: str) -> bool:
         return token.partition(":")[0] != self.current_kid
 

@@ -115,8 +115,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(exc.status_code, code, str(exc.detail), request),
+        code = {404: "not_found", 405: "method_not_allowed",
+                413: "payload_too_large"}.get(exc.status_code, "http_error")
+        message, fields = str(exc.detail), None
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI could not decode the JSON body at all: the same answer as any bad JSON
+            fields = [{"field": "body", "message": "malformed JSON: not valid UTF-8 text"}]
+            code, message = "malformed_json", "body: malformed JSON: not valid UTF-8 text"
+        return JSONResponse(error_body(exc.status_code, code, message, request, fields),
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
 APP_ROLE = "pricewise_app"
 
 M = TypeVar("M", bound=Base)
+S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Scope:
             stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
         return stmt
 
-    def where(self, stmt: Select[Any], model: type[Base]) -> Select[Any]:
+    def where(self, stmt: S, model: type[Base]) -> S:
         """Scope an arbitrary select (joins, aggregates) on one of its models."""
         return stmt.where(model.tenant_id == self.tenant_id)  # type: ignore[attr-defined]
 
@@ -92,7 +93,9 @@ class Scope:
     async def list(self, model: type[M], *filters: Any, order_by: Any = None, limit: int | None = None,
                    offset: int = 0, include_deleted: bool = False) -> Sequence[M]:
         stmt = self.select(model, include_deleted=include_deleted).where(*filters)
-        stmt = stmt.order_by(order_by if order_by is not None else model.created_at)  # type: ignore[attr-defined]
+        if order_by is None:  # stable pages: creation time, then id
+            order_by = getattr(model, "created_at", None)
+        stmt = stmt.order_by(*[c for c in (order_by, model.id) if c is not None])  # type: ignore[attr-defined]
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
         return (await self.session.execute(stmt)).scalars().all()

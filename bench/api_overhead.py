@@ -1,0 +1,411 @@
+"""API overhead: what pricewise costs per request next to a bare Starlette app.
+
+Three targets, each served by its own single uvicorn process on a free loopback port, measured one
+after the other in the same run with the same load generator:
+
+  (a) bare Starlette returning the /health JSON ({"status": "ok", "timestamp": ...});
+  (b) pricewise GET /health (middleware and routing, no database);
+  (c) pricewise GET /api-keys with X-API-Key (auth mode `required`): the key is looked up in the
+      database, the tenant rate limit is counted, the tenant's keys are listed.
+
+pricewise is started with `pricewise serve --no-demo` (the production command, access log off)
+and PRICEWISE_LOG_LEVEL=WARNING, on a fresh SQLite file in a temporary directory unless
+--database-url points elsewhere (PostgreSQL: use a scratch database; the run adds one tenant).
+
+The load comes from `wrk` (with a Lua script reporting the percentiles) when it is installed,
+otherwise from a small asyncio HTTP/1.1 keep-alive client run in a separate process.
+
+    python bench/api_overhead.py [--duration 10] [--connections 32] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TARGET_SHARE = 0.40  # authenticated list route: at least this share of bare Starlette's rps
+TARGET_P99_MS = 50.0
+RATE_LIMIT = "100000000"
+
+
+# --- (a): the bare app, imported from this file by its uvicorn process -----------------------
+
+def bare_app() -> Any:
+    """uvicorn factory: one Starlette route answering what pricewise's /health answers."""
+    from datetime import UTC, datetime
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok",
+                             "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
+
+    return Starlette(routes=[Route("/health", health)])
+
+
+# --- load generators ----------------------------------------------------------------------
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    p50: float  # ms
+    p95: float
+    p99: float
+    max: float
+    errors: int  # socket errors and timeouts
+    bad_status: int  # responses that are not 2xx/3xx
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+WRK_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'PWBENCH {"requests": %d, "duration_us": %d, "p50": %.1f, "p95": %.1f, "p99": %.1f, ' ..
+    '"max": %.1f, "errors": %d, "status": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def run_wrk(url: str, headers: dict[str, str], duration: float, connections: int, threads: int,
+            lua: Path) -> Result:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
+           "-s", str(lua)]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("PWBENCH "))
+    d = json.loads(line.removeprefix("PWBENCH "))
+    return Result(requests=d["requests"], seconds=d["duration_us"] / 1e6, p50=d["p50"] / 1000,
+                  p95=d["p95"] / 1000, p99=d["p99"] / 1000, max=d["max"] / 1000,
+                  errors=d["errors"], bad_status=d["status"])
+
+
+def run_python(url: str, headers: dict[str, str], duration: float, connections: int) -> Result:
+    """The fallback: this file again, as `--loadgen`, in its own process (its own CPU time)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", url,
+           "--duration", str(duration), "--connections", str(connections),
+           "--headers", json.dumps(headers)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return Result(**json.loads(out.strip().splitlines()[-1]))
+
+
+async def _loadgen(url: str, headers: dict[str, str], duration: float, connections: int) -> dict[str, Any]:
+    """Keep-alive HTTP/1.1 GETs from `connections` workers; far lighter than an HTTP library."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}\r\n".encode()
+    latencies: list[float] = []
+    counts = {"errors": 0, "bad_status": 0}
+    stop_at = time.perf_counter() + duration
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= stop_at:
+                    return
+                writer.write(request)
+                status_line = await reader.readuntil(b"\r\n")
+                length = 0
+                while True:
+                    line = await reader.readuntil(b"\r\n")
+                    if line == b"\r\n":
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if status_line[9:10] not in (b"2", b"3"):
+                    counts["bad_status"] += 1
+        except (OSError, asyncio.IncompleteReadError):
+            counts["errors"] += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
+
+    return {"requests": len(latencies), "seconds": elapsed, "p50": pct(0.50), "p95": pct(0.95),
+            "p99": pct(0.99), "max": latencies[-1] * 1000 if latencies else 0.0, **counts}
+
+
+# --- servers ------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, headers: dict[str, str] | None = None,
+         body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={**(headers or {}), "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+class Server:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, log: Path,
+                 cpu: int | None) -> None:
+        self.name, self.port, self.log = name, port, log
+        preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        self.fh = log.open("wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.fh, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=preexec)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n"
+                                   f"{self.log.read_text(errors='replace')[-3000:]}")
+            try:
+                if http("GET", self.base + "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.fh.close()
+
+
+# --- the run ------------------------------------------------------------------------------
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": str(len(os.sched_getaffinity(0))), "cpu": model,
+            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+
+
+def create_tenant(env: dict[str, str]) -> str:
+    tag = secrets.token_hex(4)
+    out = subprocess.run(
+        [sys.executable, "-m", "pricewise.cli", "tenants", "create", f"bench {tag}",
+         f"bench-{tag}@example.com", "--password", secrets.token_urlsafe(18) + "Aa1!", "--tier", "enterprise"],
+        env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"pricewise tenants create failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout.split("api key (shown once):", 1)[1].strip().split()[0]
+
+
+def fmt_row(label: str, r: Result, base: Result) -> list[str]:
+    share = f"{r.rps / base.rps:.0%}" if base.rps else "-"
+    return [label, f"{r.rps:,.0f}", f"{r.p50:.2f}", f"{r.p95:.2f}", f"{r.p99:.2f}", share,
+            str(r.errors + r.bad_status)]
+
+
+COLUMNS = ["target", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs (a)", "errors"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per target (default 10)")
+    ap.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each target")
+    ap.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    ap.add_argument("--redis-url", help="rate-limit counters on Redis instead of process memory")
+    ap.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2-core machines)")
+    ap.add_argument("--loadgen-impl", choices=["auto", "wrk", "python"], default="auto")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin servers to CPU 0 and the load generator to CPU 1")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--loadgen", help=argparse.SUPPRESS)
+    ap.add_argument("--headers", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.loadgen:  # child mode of the Python load generator
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        print(json.dumps(asyncio.run(_loadgen(args.loadgen, json.loads(args.headers), args.duration,
+                                               args.connections))))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    impl = args.loadgen_impl
+    if impl == "auto":
+        impl = "wrk" if shutil.which("wrk") else "python"
+    if impl == "wrk" and not shutil.which("wrk"):
+        console.print("[red]wrk is not installed (apt-get install -y wrk)[/red]")
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="pricewise-bench-"))
+    db_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    cpus = len(os.sched_getaffinity(0))
+    pin = args.pin and cpus >= 2
+    if pin:
+        os.sched_setaffinity(0, {1})  # this process and the load generator it starts
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PRICEWISE_") and k not in ("REDIS_URL", "RATE_LIMIT_REQUESTS_PER_MINUTE")}
+    env.update({"PRICEWISE_DATABASE_URL": db_url, "PRICEWISE_VAR_DIR": str(tmp / "var"),
+                "PRICEWISE_AUTH_MODE": "required", "PRICEWISE_LOG_LEVEL": "WARNING",
+                "RATE_LIMIT_REQUESTS_PER_MINUTE": RATE_LIMIT, "PYTHONDONTWRITEBYTECODE": "1"})
+    if args.redis_url:
+        env["PRICEWISE_REDIS_URL"] = args.redis_url
+    lua = tmp / "report.lua"
+    lua.write_text(WRK_LUA)
+
+    servers: list[Server] = []
+    try:
+        console.print(f"database {db_url.split('@')[-1]}; creating a verified tenant...")
+        key = create_tenant(env)
+        cpu = 0 if pin else None
+        port = free_port()
+        bare = Server("bare", [sys.executable, "-m", "uvicorn", "api_overhead:bare_app", "--factory",
+                               "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+                               "--log-level", "warning", "--no-access-log"],
+                      env, port, tmp / "bare.log", cpu)
+        port = free_port()
+        pw = Server("pricewise", [sys.executable, "-m", "pricewise.cli", "serve", "--no-demo",
+                                  "--host", "127.0.0.1", "--port", str(port)],
+                    env, port, tmp / "pricewise.log", cpu)
+        servers += [bare, pw]
+        for s in servers:
+            s.wait_ready()
+
+        auth = {"X-API-Key": key}
+        for i in (1, 2):  # a list of three keys
+            status, body = http("POST", pw.base + "/api-keys", auth, {"name": f"bench {i}", "role": "viewer"})
+            if status != 201:
+                raise RuntimeError(f"POST /api-keys answered {status}: {body}")
+        status, keys = http("GET", pw.base + "/api-keys", auth)
+        if status != 200 or not isinstance(keys, list) or not 1 <= len(keys) <= 3:
+            raise RuntimeError(f"GET /api-keys answered {status}: {keys}")
+        status, _ = http("GET", pw.base + "/api-keys")
+        if status != 401:
+            raise RuntimeError(f"GET /api-keys without a key answered {status}, not 401")
+
+        targets = [("(a) bare Starlette /health", bare.base + "/health", {}),
+                   ("(b) pricewise /health", pw.base + "/health", {}),
+                   ("(c) pricewise /api-keys + X-API-Key", pw.base + "/api-keys", auth)]
+        results: list[Result] = []
+        for label, url, headers in targets:
+            console.print(f"{label}: {args.warmup:g} s warm-up, {args.duration:g} s at "
+                          f"{args.connections} connections ({impl})")
+            for seconds, keep in ((args.warmup, False), (args.duration, True)):
+                if seconds <= 0:
+                    continue
+                if impl == "wrk":
+                    r = run_wrk(url, headers, seconds, args.connections, args.threads, lua)
+                else:
+                    r = run_python(url, headers, seconds, args.connections)
+                if keep:
+                    results.append(r)
+        status, _ = http("GET", pw.base + "/api-keys", auth)
+        if status != 200:
+            raise RuntimeError(f"after the run GET /api-keys answered {status} (rate limit?)")
+    finally:
+        for s in servers:
+            s.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            console.print(f"kept {tmp}")
+
+    a, b, c = results
+    info = machine()
+    table = Table(title=f"API overhead: {args.connections} connections, {args.duration:g} s per target, "
+                        f"one uvicorn process per server")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col == "target" else "right")
+    rows = [fmt_row(label, r, a) for (label, _, _), r in zip(targets, results, strict=True)]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    share_b, share_c = b.rps / a.rps, c.rps / a.rps
+    ok_share, ok_p99 = share_c >= TARGET_SHARE, c.p99 < TARGET_P99_MS
+    mark = {True: "[green]met[/green]", False: "[red]missed[/red]"}
+    console.print(f"rps(b)/rps(a) = {share_b:.2f}    rps(c)/rps(a) = {share_c:.2f}")
+    console.print(f"target rps(c)/rps(a) >= {TARGET_SHARE:.2f}: {mark[ok_share]}    "
+                  f"target p99(c) < {TARGET_P99_MS:g} ms: {mark[ok_p99]}")
+    db_name = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite (fresh file)"
+    console.print(
+        f"machine: {info['cpus']} CPU(s) ({info['cpu']}), Python {info['python']}, {info['os']}; "
+        f"database {db_name}; rate limits in {'Redis' if args.redis_url else 'process memory'}; "
+        f"load from {impl}{f' -t{args.threads}' if impl == 'wrk' else ' (asyncio, own process)'}"
+        f"{'; servers pinned to CPU 0, load to CPU 1' if pin else ''}.")
+    console.print(
+        "notes: the load generator runs on the same machine and takes CPU from the server under "
+        f"test{' (only ' + str(cpus) + ' cores here)' if cpus <= 4 else ''}; compare ratios, not "
+        "absolute numbers. pricewise runs at PRICEWISE_LOG_LEVEL=WARNING: at INFO every request "
+        "writes a JSON access-log line, which costs throughput.")
+    if args.markdown:
+        print()
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Wire shapes of the pricing workspace, exactly as the existing client reads and sends them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+
+from pricewise.core.schemas import HttpUrlStr, In, Name, Text
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9a-fA-F]{24}$")]
+Short = Annotated[str, StringConstraints(max_length=200)]
+ConnectionType = Literal["finalized", "experimental"]
+
+
+class UiIn(In):
+    """Client bodies: strict types, but unknown fields (e.g. a whole entity echoed back) ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", str_max_length=100_000)
+
+
+class IdBody(UiIn):
+    id: Id
+
+
+class Competitor(UiIn):
+    competitor_name: Name
+    website_url: HttpUrlStr
+    product_description: Text = ""
+
+
+class ProductFields(UiIn):
+    icp_description: Text | None = None
+    unit_level_cogs: Text | None = None
+    features_description_summary: Text | None = None
+    competitors: list[Competitor] | None = Field(default=None, max_length=50)
+    product_documentations: list[HttpUrlStr] | None = Field(default=None, max_length=100)
+    category: Short | None = None
+    pricing_objective: Short | None = None
+
+
+class ProductCreate(ProductFields):
+    name: Name
+
+
+class ProductUpdate(ProductFields):
+    id: Id
+    name: Name | None = None
+
+
+class SegmentFields(UiIn):
+    customer_segment_description: Text | None = None
+    product: Id | None = None
+
+
+class SegmentCreate(SegmentFields):
+    customer_segment_name: Name
+    customer_segment_uid: Name
+
+
+class SegmentUpdate(SegmentFields):
+    id: Id
+    customer_segment_name: Name | None = None
+    customer_segment_uid: Name | None = None
+
+
+class PlanFields(UiIn):
+    unit_calculation_logic: Text | None = None
+    min_unit_utilization_period: Short | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    cogs_per_unit: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
+    product: Id | None = None
+
+
+class PlanCreate(PlanFields):
+    plan_name: Name
+    unit_price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    min_unit_count: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+
+
+class PlanUpdate(PlanFields):
+    id: Id
+    plan_name: Name | None = None
+    unit_price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
+    min_unit_count: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+
+
+Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+class LinkCreate(UiIn):
+    customer_segment_id: Id
+    pricing_plan_id: Id
+    connection_type: ConnectionType = "finalized"
+    percentage: Percentage | None = None
+    is_active: bool = True
+
+
+class LinkUpdate(UiIn):
+    id: Id
+    connection_type: ConnectionType | None = None
+    percentage: Percentage | None = None
+    is_active: bool | None = None
+
+
+class CanvasConnectionIn(UiIn):
+    source: Annotated[str, StringConstraints(pattern=r"^cs-[0-9a-f]{24}$")]
+    target: Annotated[str, StringConstraints(pattern=r"^pp-[0-9a-f]{24}$")]
+    connectionType: ConnectionType = "finalized"
+    percentage: Percentage | None = None
+
+    @field_validator("source", "target", mode="before")
+    @classmethod
+    def _strip(cls, v: Any) -> Any:
+        return v.strip() if isinstance(v, str) else v
+
+
+class Position(UiIn):
+    id: Annotated[str, StringConstraints(pattern=r"^(cs|pp)-[0-9a-f]{24}$")]
+    x: Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+    y: Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+
+
+class PositionsIn(UiIn):
+    positions: list[Position] = Field(max_length=10_000)
+
+
+class SearchIn(UiIn):
+    query: Annotated[str, StringConstraints(max_length=1000)]
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    types: list[Literal["product", "customer_segment", "pricing_plan"]] | None = None

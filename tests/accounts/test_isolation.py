@@ -1,0 +1,203 @@
+"""The isolation matrix, built from the app's route table so that a new route is covered the day it
+is added: another tenant's object is not found (404, never 403 or 200), nothing but the public
+routes answers without credentials, and a viewer changes nothing.
+
+When a test here fails because of a new route, it says which table below to extend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from pricewise.accounts.models import User
+from pricewise.core.ids import new_id
+from pricewise.core.security import hash_password
+from tests.support import PASSWORD, Account, signup
+
+# Routes that answer without credentials.
+PUBLIC = {
+    ("GET", "/health"), ("GET", "/health/ready"), ("POST", "/tenants/register"), ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("GET", "/auth/verify-email"),
+    ("POST", "/auth/accept-invite"),
+}
+# Routes with a writing method that a viewer may call: reads sent as POST, or calls that change
+# nothing of the tenant's data.
+VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search")}
+# Path parameter -> the kind of object it names (a key of what `makers` below returns).
+ID_PARAMS = {"key_id": "api_key", "user_id": "user", "link_id": "link"}
+# A valid request body for routes whose body has required fields or must not be empty.
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/users/{user_id}"): {"role": "viewer"},
+}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    params: tuple[str, ...]
+    has_body: bool
+
+    def url(self, ids: dict[str, str]) -> str:
+        return re.sub(r"{(\w+)(:\w+)?}", lambda m: ids[m.group(1)], self.path)
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        if not self.has_body:
+            return None
+        return SAMPLE_BODIES.get((self.method, self.path), {})
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def endpoints(app: Any) -> list[Endpoint]:
+    """Every (method, path) the app serves through an APIRoute, included routers flattened."""
+    out: list[Endpoint] = []
+    for rc in iter_route_contexts(app.routes):
+        route = rc.original_route
+        if not isinstance(route, APIRoute):
+            continue  # /openapi.json, /docs, /redoc: starlette routes without data
+        path = str(rc.path)
+        params = tuple(re.findall(r"{(\w+)", path))
+        for method in sorted(rc.methods or ()):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            out.append(Endpoint(method, path, params, route.body_field is not None))
+    assert out, "no APIRoute found in the app"
+    return out
+
+
+def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]]:
+    """For each kind in ID_PARAMS, a way to make a fresh object of that tenant and return its id."""
+
+    async def ok(method: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await client.request(method, url, json=body, headers=acct.bearer)
+        assert r.status_code in (200, 201), f"{method} {url}: {r.status_code} {r.text}"
+        out: dict[str, Any] = r.json()
+        return out
+
+    async def api_key() -> str:
+        return str((await ok("POST", "/api-keys", {"name": "fresh", "role": "analyst"}))["id"])
+
+    async def user() -> str:
+        async with client.app.state.ctx.db.session() as s:
+            row = User(id=new_id(), tenant_id=acct.tenant_id, email=f"{new_id()}@users.example",
+                       name="Extra", password_hash=hash_password(PASSWORD), role="analyst")
+            s.add(row)
+            await s.commit()
+            return row.id
+
+    async def link() -> str:  # a customer segment linked to a pricing plan
+        seg = await ok("POST", "/customer-segment/create",
+                       {"customer_segment_name": "SMB", "customer_segment_uid": new_id()})
+        plan = await ok("POST", "/pricing-plan/create", {"plan_name": "Pro", "unit_price": 49.0})
+        made = await ok("POST", "/customer-segment/pricing-plan/link/create",
+                        {"customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"]})
+        return str(made["_id"])
+
+    return {"api_key": api_key, "user": user, "link": link}
+
+
+@dataclass
+class World:
+    client: Any
+    a: Account
+    b: Account
+    b_ids: dict[str, str]  # kind -> an object of tenant B
+    makers: dict[str, Callable[[], Awaitable[str]]]  # kind -> make a fresh object of tenant A
+    viewer_key: dict[str, str]
+
+
+@pytest.fixture
+async def world(make_client, mailbox) -> World:
+    client = await make_client(rate_limit_requests_per_minute=100_000)
+    a = await signup(client, mailbox, "owner@a.example", name="Tenant A")
+    b = await signup(client, mailbox, "owner@b.example", name="Tenant B")
+    b_ids = {kind: await make() for kind, make in makers(client, b).items()}
+    viewer = await client.post("/api-keys", json={"name": "read-only", "role": "viewer"}, headers=a.bearer)
+    assert viewer.status_code == 201
+    return World(client, a, b, b_ids, makers(client, a), {"X-API-Key": viewer.json()["api_key"]})
+
+
+async def _snapshot(client: Any, acct: Account) -> dict[str, Any]:
+    return {"me": (await client.get("/tenants/me", headers=acct.key_headers)).json(),
+            "keys": (await client.get("/api-keys", headers=acct.key_headers)).json(),
+            "users": (await client.get("/users", headers=acct.key_headers)).json(),
+            "invitations": (await client.get("/invitations", headers=acct.key_headers)).json()}
+
+
+async def test_another_tenants_object_is_not_found_on_every_id_route(world: World) -> None:
+    client, a = world.client, world.a
+    with_ids = [e for e in endpoints(client.app) if e.params]
+    assert with_ids, "expected routes with an id in the path"
+    unmapped = sorted({f"{p} ({e})" for e in with_ids for p in e.params if p not in ID_PARAMS})
+    assert not unmapped, (f"path parameters without an isolation check: {unmapped}; add each to "
+                          "ID_PARAMS and a maker for its kind to `makers` in "
+                          "tests/accounts/test_isolation.py")
+    b_before = await _snapshot(client, world.b)
+
+    for e in with_ids:
+        foreign = e.url({p: world.b_ids[ID_PARAMS[p]] for p in e.params})
+        for headers in (a.bearer, a.key_headers):
+            r = await client.request(e.method, foreign, json=e.body, headers=headers)
+            assert r.status_code == 404, (
+                f"{e} with tenant B's id answered {r.status_code}, not 404: {r.text}"
+                + (" (if 422: add a valid body to SAMPLE_BODIES)" if r.status_code == 422 else ""))
+            assert r.json()["error"]["code"] == "not_found"
+            assert world.b.email not in r.text
+        # the same call on an object of A's own succeeds, so the 404 above is the tenant wall
+        own = e.url({p: await world.makers[ID_PARAMS[p]]() for p in e.params})
+        r = await client.request(e.method, own, json=e.body, headers=a.bearer)
+        hint = " (add a valid body to SAMPLE_BODIES)" if r.status_code == 422 else ""
+        assert r.status_code < 400, f"{e} on tenant A's own object answered {r.status_code}: {r.text}{hint}"
+
+    assert await _snapshot(client, world.b) == b_before, "a call of tenant A changed tenant B's data"
+    assert (await client.get("/tenants/me", headers=world.b.key_headers)).status_code == 200
+
+
+async def test_every_non_public_route_needs_credentials(world: World) -> None:
+    eps = endpoints(world.client.app)
+    served = {(e.method, e.path) for e in eps}
+    assert served >= PUBLIC, f"PUBLIC lists routes that no longer exist: {sorted(PUBLIC - served)}"
+    guarded = [e for e in eps if (e.method, e.path) not in PUBLIC]
+    assert guarded
+    dummy = new_id()
+    for e in guarded:
+        r = await world.client.request(e.method, e.url(dict.fromkeys(e.params, dummy)), json=e.body)
+        assert r.status_code == 401, (f"{e} answered {r.status_code} without credentials: {r.text} "
+                                      "(if the route is meant to be public, add it to PUBLIC)")
+        assert r.json()["error"]["code"] == "unauthorized"
+        assert r.headers.get("www-authenticate") == "Bearer"
+        # a credential that is not one is refused the same way
+        bad = await world.client.request(e.method, e.url(dict.fromkeys(e.params, dummy)), json=e.body,
+                                         headers={"X-API-Key": "efofx_forged-key-0000000000000000"})
+        assert bad.status_code == 401, f"{e} accepted a forged key: {bad.status_code}"
+
+
+async def test_a_viewer_cannot_change_anything(world: World) -> None:
+    client, a = world.client, world.a
+    writes = [e for e in endpoints(client.app)
+              if e.method in WRITES and (e.method, e.path) not in PUBLIC | VIEWER_MAY_WRITE]
+    assert writes
+    own = {kind: await make() for kind, make in world.makers.items()}
+    before = await _snapshot(client, a)
+    for e in writes:
+        ids = {p: own[ID_PARAMS[p]] for p in e.params if p in ID_PARAMS}
+        if len(ids) < len(e.params):
+            pytest.fail(f"{e}: add its path parameters to ID_PARAMS")
+        r = await client.request(e.method, e.url(ids), json=e.body, headers=world.viewer_key)
+        assert r.status_code == 403, (f"{e} answered {r.status_code} to a viewer: {r.text} "
+                                      "(if viewers may call it, add it to VIEWER_MAY_WRITE)")
+        assert r.json()["error"]["code"] == "forbidden"
+    assert await _snapshot(client, a) == before, "a viewer's request changed data"
+    # reading is allowed
+    assert (await client.get("/tenants/me", headers=world.viewer_key)).status_code == 200
+    assert (await client.get("/users", headers=world.viewer_key)).status_code == 200
