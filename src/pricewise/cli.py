@@ -279,15 +279,43 @@ def export_cmd(tenant: str, file: Path) -> None:
 
 
 @app.command("import")
-def import_cmd(file: Path) -> None:
-    """Load a tenant export (all or nothing)."""
-    from sqlalchemy.exc import IntegrityError
+def import_cmd(
+    source: str = typer.Argument(..., help="An export FILE, or `csv` / `mongo` followed by PATH"),
+    path: Path | None = typer.Argument(None, help="CSV file (csv) or export folder (mongo)"),
+    kind: str = typer.Option("revenue", help="csv: revenue, subscriptions, customers, usage or feedback"),
+    tenant: str | None = typer.Option(None, help="csv/mongo: tenant id or e-mail (default: the local workspace)"),
+    skip_bad_rows: bool = typer.Option(False, help="csv: import the valid rows and report the others"),
+) -> None:
+    """Load a tenant export (all or nothing), a CSV (`import csv FILE --kind ...`) or a MongoDB
+    export of the original collections (`import mongo DIR`)."""
+    settings = _settings()
+    _migrate(settings)
+    if source == "csv":
+        from pricewise.catalog.imports import import_csv_cli
 
+        if path is None or not path.exists():
+            console.print("[red]give an existing CSV file: pricewise import csv FILE --kind revenue[/red]")
+            raise typer.Exit(2)
+        typer.echo(_run(lambda ctx: import_csv_cli(ctx, path, kind, tenant, skip_bad_rows, _progress), settings))
+        return
+    if source == "mongo":
+        from pricewise.catalog.mongo import import_mongo
+
+        if path is None or not path.is_dir():
+            console.print("[red]give the folder of the MongoDB export: pricewise import mongo DIR[/red]")
+            raise typer.Exit(2)
+        typer.echo(_run(lambda ctx: import_mongo(ctx, path, tenant, _progress), settings))
+        return
+    _import_export_file(Path(source), settings)
+
+
+def _import_export_file(file: Path, settings: Settings) -> None:
     from pricewise.accounts import lifecycle
     from pricewise.core.db import commit
 
     if not file.exists():
-        _fail(f"{file} does not exist", 2)
+        console.print(f"[red]{file} does not exist[/red]")
+        raise typer.Exit(2)
     lines = [ln for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
     async def go(ctx: Any) -> tuple[str, int]:
@@ -297,16 +325,12 @@ def import_cmd(file: Path) -> None:
                 task = p.add_task("importing", total=len(lines))
                 try:
                     out = await lifecycle.import_tenant(session, lines, lambda _n: p.advance(task))
-                    await commit(session)
                 except (ValueError, KeyError) as exc:
-                    _fail(f"import refused: {exc}", 1)
-                except IntegrityError as exc:
-                    _fail("import refused: a row conflicts with data already in this database "
-                          f"({type(exc.orig).__name__}); nothing was written", 1)
+                    console.print(f"[red]import refused: {exc}[/red]")
+                    raise typer.Exit(1) from None
+            await commit(session)
             return out
 
-    settings = _settings()
-    _migrate(settings)
     tid, n = _run(go, settings)
     typer.echo(f"imported tenant {tid}: {n} row(s)")
 

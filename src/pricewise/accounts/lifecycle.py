@@ -18,6 +18,7 @@ from pricewise.accounts.models import AuditLog, Tenant
 from pricewise.core.base import Base, utcnow
 from pricewise.core.errors import Conflict, NotFound
 from pricewise.core.ids import new_id
+from pricewise.core.tenancy import Principal, Scope, bind
 
 FORMAT = "pricewise-tenant-export/1"
 
@@ -151,3 +152,13 @@ async def import_tenant(session: AsyncSession, lines: list[str],
         if progress:
             progress(name)
     return tenant_id, count
+
+
+async def operator_scope(session: AsyncSession, ref: str | None) -> Scope:
+    """The scope a CLI command works in: the tenant named by id or e-mail, else the local one."""
+    from pricewise.accounts.service import ensure_local_tenant
+
+    tenant = await find_tenant(session, ref) if ref else await ensure_local_tenant(session)
+    principal = Principal(tenant_id=tenant.id, role="admin", kind="cli", verified=True, tier=tenant.tier)
+    await bind(session, principal)
+    return Scope(session, principal)

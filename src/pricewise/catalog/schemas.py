@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
 from pricewise.core.schemas import HttpUrlStr, In, Name, Text
 
@@ -129,3 +129,79 @@ class SearchIn(UiIn):
     query: Annotated[str, StringConstraints(max_length=1000)]
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     types: list[Literal["product", "customer_segment", "pricing_plan"]] | None = None
+
+
+# --- configuration -----------------------------------------------------------------------
+
+class CronTrigger(UiIn):
+    type: Literal["cron"]
+    cron: Annotated[str, StringConstraints(min_length=9, max_length=100)]
+
+    @field_validator("cron")
+    @classmethod
+    def _valid(cls, v: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(v):
+            raise ValueError("is not a valid cron expression (5 fields, e.g. '0 9 * * 1')")
+        return v
+
+
+class IntervalTrigger(UiIn):
+    type: Literal["interval"]
+    every_minutes: Annotated[int, Field(ge=5, le=60 * 24 * 31)]
+
+
+EVENT_TYPES = Literal["revenue_data_updated", "ai_analysis_completed", "canvas_connection_updated",
+                      "orchestration_updated", "vector_store_updated"]
+
+
+class EventTrigger(UiIn):
+    type: Literal["event"]
+    event: EVENT_TYPES
+
+
+class RunWorkflow(UiIn):
+    type: Literal["run_workflow"]
+    workflow_type: Literal["pricing_analysis", "customer_segmentation", "revenue_forecast", "full_analysis"]
+    product_id: Id | None = None
+
+
+class GenerateReport(UiIn):
+    type: Literal["generate_report"]
+    report_template: Short = "pricing_optimization_report"
+    recipients: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list, max_length=50)
+
+
+class SendAlert(UiIn):
+    type: Literal["send_alert"]
+    channel: Literal["email", "in_app"] = "in_app"
+    recipients: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list, max_length=50)
+    message: Text = ""
+
+
+class AutomationIn(UiIn):
+    id: Id | None = Field(default=None, validation_alias=AliasChoices("id", "_id"))
+    name: Name
+    automation_type: Short
+    trigger_config: Annotated[CronTrigger | IntervalTrigger | EventTrigger, Field(discriminator="type")]
+    action_config: Annotated[RunWorkflow | GenerateReport | SendAlert, Field(discriminator="type")]
+    is_active: bool = True
+
+
+PromptMap = dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=20_000)]]
+
+
+class LlmTextUpdate(UiIn):
+    system_prompts: PromptMap | None = None
+    analysis_templates: PromptMap | None = None
+    response_formats: dict[str, dict[str, Any]] | None = None
+
+
+class IntegrationIn(UiIn):
+    product_id: Id
+    integration_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    config: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(default_factory=dict,
+                                                                                 max_length=50)

@@ -1,0 +1,91 @@
+"""Data sources (what feeds the workspace) and product integrations (secrets encrypted)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pricewise.catalog.models import DataImport, DataSource, Product, ProductIntegration
+from pricewise.core.context import AppContext
+from pricewise.core.schemas import _iso_z
+from pricewise.core.tenancy import Scope
+
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private|credential|auth)", re.I)
+MASK = "********"
+
+
+def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Values under secret-looking keys go to the encrypted part; the rest stays readable."""
+    public, secret = {}, {}
+    for k, v in config.items():
+        (secret if _SECRET_KEY.search(k) else public)[k] = v
+    return public, secret
+
+
+def masked(public: dict[str, Any], secret_keys: list[str]) -> dict[str, Any]:
+    return {**public, **{k: MASK for k in secret_keys}}
+
+
+def _secret_keys(ctx: AppContext, token: str | None, aad: str) -> list[str]:
+    import json
+
+    if not token:
+        return []
+    return sorted(json.loads(ctx.keys.box.decrypt(token, aad=aad)))
+
+
+def integration_out(ctx: AppContext, row: ProductIntegration) -> dict[str, Any]:
+    return {"_id": row.id, "product_id": row.product_id, "integration_type": row.integration_type,
+            "config": masked(row.config_public, _secret_keys(ctx, row.config_secret, row.id)),
+            "status": row.status, "created_at": _iso_z(row.created_at)}
+
+
+async def create_integration(scope: Scope, ctx: AppContext, data: dict[str, Any]) -> ProductIntegration:
+    import json
+
+    from pricewise.core.ids import new_id
+
+    await scope.get(Product, data["product_id"], label="product")
+    public, secret = split_secrets(data["config"])
+    row_id = new_id()
+    row = scope.add(ProductIntegration(
+        id=row_id, product_id=data["product_id"], integration_type=data["integration_type"],
+        config_public=public, config_secret=ctx.keys.box.encrypt(json.dumps(secret), aad=row_id) if secret else None,
+        status="active" if data["config"] else "pending"))
+    await scope.session.flush()
+    return row
+
+
+def integration_secrets(ctx: AppContext, row: ProductIntegration) -> dict[str, Any]:
+    """Decrypted only where a sync uses them."""
+    import json
+
+    if not row.config_secret:
+        return {}
+    value: dict[str, Any] = json.loads(ctx.keys.box.decrypt(row.config_secret, aad=row.id))
+    return value
+
+
+CATEGORY_BY_ROUTE = {"productsources": "product", "revenuesources": "revenue",
+                     "customersegmentsources": "customer_segment"}
+
+
+def source_out(row: DataSource) -> dict[str, Any]:
+    status = "connected" if row.is_active and row.sync_status != "failed" else (
+        "error" if row.sync_status == "failed" else "disconnected")
+    return {"_id": row.id, "name": row.name, "source_type": row.source_type, "connection_status": status,
+            "last_sync": _iso_z(row.last_sync), "config": masked(row.config_public, []),
+            "sync_status": row.sync_status, "error_message": row.error_message}
+
+
+async def list_sources(scope: Scope, category: str) -> list[dict[str, Any]]:
+    rows = await scope.list(DataSource, DataSource.category == category)
+    return [source_out(r) for r in rows]
+
+
+def import_out(row: DataImport) -> dict[str, Any]:
+    return {"_id": row.id, "data_source_id": row.data_source_id, "kind": row.kind, "mode": row.mode,
+            "filename": row.filename, "records_processed": row.records_processed,
+            "records_success": row.records_success, "records_failed": row.records_failed,
+            "status": row.status, "errors": row.error_logs, "started_at": _iso_z(row.started_at),
+            "completed_at": _iso_z(row.completed_at)}

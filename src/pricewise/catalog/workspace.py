@@ -1,0 +1,111 @@
+"""Workspace configuration: environment status, narrator prompts, automations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import select
+
+from pricewise.accounts.models import Tenant
+from pricewise.catalog import prompts
+from pricewise.catalog.models import AutomationConfig, PromptConfig
+from pricewise.core.base import utcnow
+from pricewise.core.context import AppContext
+from pricewise.core.errors import invalid
+from pricewise.core.schemas import _iso_z
+from pricewise.core.tenancy import Scope
+
+
+async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
+    """What is really configured and reachable right now."""
+    from pricewise.core import jobs
+
+    tenant = (await scope.session.execute(select(Tenant).where(Tenant.id == scope.tenant_id))).scalar_one()
+    db_ok = await ctx.db.ping()
+    redis_state = "stopped"
+    if ctx.settings.redis_url:
+        from redis.asyncio import Redis
+
+        try:
+            client = Redis.from_url(ctx.settings.redis_url, socket_timeout=1)
+            await client.ping()
+            await client.aclose()
+            redis_state = "running"
+        except Exception:
+            redis_state = "error"
+    platform_key = ctx.settings.openai_api_key is not None
+    return {
+        "openai_api_key_configured": platform_key or tenant.openai_key_encrypted is not None,
+        "database_connected": db_ok,
+        "vector_store_enabled": True,  # the local embedding model ships with the install
+        "services_status": {
+            "database": "running" if db_ok else "error",
+            "redis": redis_state,
+            "job_queue": "running" if jobs.queue_ok() else "error",
+            "email": "running" if ctx.mailer.configured else "stopped",
+            "llm": "running" if (platform_key or tenant.openai_key_encrypted) else "stopped",
+            "embeddings": "running",
+        },
+    }
+
+
+async def llm_text(scope: Scope) -> dict[str, Any]:
+    row = (await scope.session.execute(scope.select(PromptConfig))).scalar_one_or_none()
+    overrides = None if row is None else {"system_prompts": row.system_prompts,
+                                          "analysis_templates": row.analysis_templates,
+                                          "response_formats": row.response_formats}
+    return prompts.merged(overrides)
+
+
+async def update_llm_text(scope: Scope, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    for section, values in changes.items():
+        unknown = set(values) - set(prompts.DEFAULTS[section])
+        if unknown:
+            raise invalid(f"{section}.{sorted(unknown)[0]}",
+                          f"unknown entry; known: {', '.join(sorted(prompts.DEFAULTS[section]))}")
+    row = (await scope.session.execute(scope.select(PromptConfig))).scalar_one_or_none()
+    if row is None:
+        row = scope.add(PromptConfig(system_prompts={}, analysis_templates={}, response_formats={}))
+    for section, values in changes.items():
+        setattr(row, section, {**(getattr(row, section) or {}), **values})
+    row.updated_at = utcnow()
+    await scope.session.flush()
+    return await llm_text(scope)
+
+
+# --- automations -------------------------------------------------------------------------
+
+def next_run(trigger: dict[str, Any], now: datetime | None = None) -> datetime | None:
+    now = now or utcnow()
+    if trigger["type"] == "cron":
+        nxt: datetime = croniter(trigger["cron"], now).get_next(datetime)
+        return nxt
+    if trigger["type"] == "interval":
+        from datetime import timedelta
+
+        return now + timedelta(minutes=int(trigger["every_minutes"]))
+    return None  # event triggers run when the event happens
+
+
+def automation_out(a: AutomationConfig) -> dict[str, Any]:
+    return {"_id": a.id, "name": a.name, "automation_type": a.automation_type,
+            "trigger_config": a.trigger_config, "action_config": a.action_config, "is_active": a.is_active,
+            "last_run": _iso_z(a.last_run), "next_run": _iso_z(a.next_run)}
+
+
+async def push_automation(scope: Scope, data: dict[str, Any]) -> AutomationConfig:
+    trigger, action = data["trigger_config"], data["action_config"]
+    fields = {"name": data["name"], "automation_type": data["automation_type"], "trigger_config": trigger,
+              "action_config": action, "is_active": data["is_active"],
+              "next_run": next_run(trigger) if data["is_active"] else None}
+    if data.get("id"):
+        row = await scope.get(AutomationConfig, data["id"], label="automation")
+        for k, v in fields.items():
+            setattr(row, k, v)
+        row.updated_at = utcnow()
+    else:
+        row = scope.add(AutomationConfig(**fields))
+    await scope.session.flush()
+    return row
