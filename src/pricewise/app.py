@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
+from pricewise.catalog.config_router import router as workspace_router
 from pricewise.catalog.router import router as catalog_router
 from pricewise.core import errors, logs
 from pricewise.core.context import AppContext, CtxDep
@@ -22,6 +23,7 @@ from pricewise.core.db import commit
 from pricewise.core.middleware import RequestContext
 from pricewise.core.tenancy import Principal
 from pricewise.models import load_tasks
+from pricewise.reports.router import router as reports_router
 from pricewise.settings import Settings, SettingsError, get_settings, is_loopback
 
 log = logging.getLogger("pricewise.app")
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     errors.install(app)
     app.include_router(accounts_router)
     app.include_router(catalog_router)
+    app.include_router(workspace_router)
+    app.include_router(reports_router)
     _health_routes(app)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,

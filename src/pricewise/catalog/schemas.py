@@ -191,7 +191,8 @@ class AutomationIn(UiIn):
     is_active: bool = True
 
 
-PromptMap = dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=20_000)]]
+PromptKey = Annotated[str, StringConstraints(max_length=100)]
+PromptMap = dict[PromptKey, Annotated[str, StringConstraints(max_length=20_000)]]
 
 
 class LlmTextUpdate(UiIn):

@@ -16,7 +16,8 @@ MASK = "********"
 
 def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Values under secret-looking keys go to the encrypted part; the rest stays readable."""
-    public, secret = {}, {}
+    public: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
     for k, v in config.items():
         (secret if _SECRET_KEY.search(k) else public)[k] = v
     return public, secret
