@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
+from pricewise.analytics.router import router as analytics_router
 from pricewise.catalog.config_router import router as workspace_router
 from pricewise.catalog.router import router as catalog_router
 from pricewise.core import errors, logs
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(catalog_router)
     app.include_router(workspace_router)
     app.include_router(reports_router)
+    app.include_router(analytics_router)
     _health_routes(app)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
