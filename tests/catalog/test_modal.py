@@ -69,4 +69,5 @@ async def test_modal_growth_from_series(local):
     assert m["abTest"]["planA"]["users"] == 13 and m["abTest"]["planA"]["weightage"] == "100.0%"
     p = (await local.get(f"/api/pricing-models/{a['_id']}")).json()
     assert p["segmentRevenueContribution"][0]["segment"] == "SMB"
-    assert p["segmentRevenueContribution"][0]["revenue"] == 660 and p["segmentRevenueContribution"][0]["percentage"] == 100
+    contrib = p["segmentRevenueContribution"][0]
+    assert contrib["revenue"] == 660 and contrib["percentage"] == 100
