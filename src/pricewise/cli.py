@@ -310,12 +310,13 @@ def import_cmd(
 
 
 def _import_export_file(file: Path, settings: Settings) -> None:
+    from sqlalchemy.exc import IntegrityError
+
     from pricewise.accounts import lifecycle
     from pricewise.core.db import commit
 
     if not file.exists():
-        console.print(f"[red]{file} does not exist[/red]")
-        raise typer.Exit(2)
+        _fail(f"{file} does not exist", 2)
     lines = [ln for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
     async def go(ctx: Any) -> tuple[str, int]:
@@ -325,10 +326,12 @@ def _import_export_file(file: Path, settings: Settings) -> None:
                 task = p.add_task("importing", total=len(lines))
                 try:
                     out = await lifecycle.import_tenant(session, lines, lambda _n: p.advance(task))
+                    await commit(session)
                 except (ValueError, KeyError) as exc:
-                    console.print(f"[red]import refused: {exc}[/red]")
-                    raise typer.Exit(1) from None
-            await commit(session)
+                    _fail(f"import refused: {exc}", 1)
+                except IntegrityError as exc:
+                    _fail("import refused: a row conflicts with data already in this database "
+                          f"({type(exc.orig).__name__}); nothing was written", 1)
             return out
 
     tid, n = _run(go, settings)

@@ -1,0 +1,59 @@
+"""Link changes are published to the tenant's subscribers after commit; integration secrets are
+encrypted at rest and masked in every response."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from pricewise.catalog.models import ProductIntegration
+
+
+@pytest.fixture
+async def local(make_client):
+    return await make_client(auth_mode="local")
+
+
+async def test_link_changes_reach_subscribers_of_the_tenant_only(local):
+    bus = local.app.state.ctx.events
+    tenant = local.app.state.ctx.local_principal.tenant_id
+    mine, other = bus.subscribe(tenant), bus.subscribe("f" * 24)
+    seg = (await local.post("/customer-segment/create", json={"customer_segment_name": "S",
+                                                              "customer_segment_uid": "S"})).json()
+    plan = (await local.post("/pricing-plan/create", json={"plan_name": "P", "unit_price": 1})).json()
+    link = (await local.post("/customer-segment/pricing-plan/link/create", json={
+        "customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"], "connection_type": "finalized"})).json()
+    await local.request("DELETE", "/customer-segment/pricing-plan/link/delete", json={"id": link["_id"]})
+    first, second = await mine.get(1.0), await mine.get(1.0)
+    assert first is not None and first.type == "canvas_connection_updated"
+    assert first.data["action"] == "created" and first.data["link"]["_id"] == link["_id"]
+    assert second is not None and second.data["action"] == "deleted"
+    assert await other.get(0.05) is None
+    # a refused change publishes nothing
+    over = await local.post("/customer-segment/pricing-plan/link/create", json={
+        "customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"], "connection_type": "experimental",
+        "percentage": 101})
+    assert over.status_code == 422
+    assert await mine.get(0.05) is None
+
+
+async def test_integration_secrets_encrypted_and_masked(local):
+    ctx = local.app.state.ctx
+    prod = (await local.post("/product/create", json={"name": "P"})).json()
+    r = await local.post("/productintegration/create", json={
+        "product_id": prod["_id"], "integration_type": "stripe",
+        "config": {"account": "acct_1", "api_key": "sk_live_PLANTED_987654", "webhook_secret": "whsec_PLANTED"}})
+    assert r.status_code == 200
+    assert "PLANTED" not in r.text and r.json()["config"]["account"] == "acct_1"
+    assert r.json()["config"]["api_key"] == "********"
+    listed = await local.get("/productintegration/list")
+    assert "PLANTED" not in listed.text and len(listed.json()) == 1
+    async with ctx.db.session() as s:
+        row = (await s.execute(select(ProductIntegration))).scalar_one()
+        assert "PLANTED" not in (row.config_secret or "") and "PLANTED" not in str(row.config_public)
+        from pricewise.catalog.sources import integration_secrets
+
+        assert integration_secrets(ctx, row)["api_key"] == "sk_live_PLANTED_987654"
+    bad = await local.post("/productintegration/create", json={"product_id": "0" * 24, "integration_type": "x",
+                                                                "config": {}})
+    assert bad.status_code == 404
