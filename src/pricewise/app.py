@@ -17,6 +17,7 @@ from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
 from pricewise.analytics.router import router as analytics_router
 from pricewise.catalog.config_router import router as workspace_router
+from pricewise.catalog.imports_router import router as imports_router
 from pricewise.catalog.router import router as catalog_router
 from pricewise.core import errors, logs
 from pricewise.core.context import AppContext, CtxDep
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(accounts_router)
     app.include_router(catalog_router)
     app.include_router(workspace_router)
+    app.include_router(imports_router)
     app.include_router(reports_router)
     app.include_router(analytics_router)
     _health_routes(app)
@@ -90,7 +92,8 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
                        expose_headers=["X-Request-ID", "X-Total-Count", "X-RateLimit-Limit",
                                        "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
                        max_age=600)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_file_size_mb * 1024 * 1024)
     return app
 
 
