@@ -76,7 +76,10 @@ class MiniLM:
             pre = f"encoder.layer.{i}."
 
             def lin(h: Vec, name: str, pre: str = pre) -> Vec:
-                return h @ p(pre + name + ".weight").T + p(pre + name + ".bias")
+                # One 2-D product: a stacked (n, t, d) @ (d, k) is far slower in numpy.
+                w = p(pre + name + ".weight")
+                out: Vec = h.reshape(-1, h.shape[-1]) @ w.T + p(pre + name + ".bias")
+                return out.reshape(*h.shape[:-1], w.shape[0])
 
             q, k, v = (lin(x, f"attention.self.{m}").reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
                        for m in ("query", "key", "value"))
