@@ -57,3 +57,18 @@ async def test_integration_secrets_encrypted_and_masked(local):
     bad = await local.post("/productintegration/create", json={"product_id": "0" * 24, "integration_type": "x",
                                                                 "config": {}})
     assert bad.status_code == 404
+
+
+async def test_registered_sources_listed_by_category_with_status(local):
+    r = await local.post("/datasources/create", json={
+        "name": "Stripe", "category": "revenue", "source_type": "api",
+        "config": {"endpoint": "https://api.stripe.example", "api_key": "sk_PLANTED_src"}})
+    assert r.status_code == 200 and "PLANTED" not in r.text
+    listed = (await local.get("/revenuesources/list")).json()
+    assert [(x["name"], x["connection_status"], x["last_sync"]) for x in listed] == [("Stripe", "disconnected", None)]
+    assert (await local.get("/productsources/list")).json() == []
+    bad = await local.post("/datasources/create", json={"name": "x", "category": "revenue", "source_type": "api",
+                                                        "config": {"endpoint": "file:///etc/passwd"}})
+    assert bad.status_code == 422 and "endpoint" in bad.text
+    gone = await local.request("DELETE", "/datasources/delete", json={"id": r.json()["_id"]})
+    assert gone.json() == {"success": True} and (await local.get("/revenuesources/list")).json() == []

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pricewise.accounts.deps import Admin, ScopeDep, Writer
 from pricewise.catalog import schemas as s
 from pricewise.catalog import sources, workspace
-from pricewise.catalog.models import AutomationConfig, ProductIntegration
+from pricewise.catalog.models import AutomationConfig, DataSource, ProductIntegration
 from pricewise.core.context import CtxDep
 
 router = APIRouter(tags=["workspace"])
@@ -54,6 +54,19 @@ async def revenue_sources(scope: ScopeDep) -> list[dict[str, Any]]:
 @router.get("/customersegmentsources/list")
 async def segment_sources(scope: ScopeDep) -> list[dict[str, Any]]:
     return await sources.list_sources(scope, "customer_segment")
+
+
+@router.post("/datasources/create", dependencies=[Writer])
+async def source_create(body: s.DataSourceIn, scope: ScopeDep, ctx: CtxDep) -> dict[str, Any]:
+    return sources.source_out(await sources.create_source(scope, ctx, body.model_dump()))
+
+
+@router.delete("/datasources/delete", dependencies=[Writer])
+async def source_delete(body: s.IdBody, scope: ScopeDep) -> dict[str, bool]:
+    row = await scope.get(DataSource, body.id, label="data source")
+    row.is_active = False
+    scope.soft_delete(row)
+    return {"success": True}
 
 
 @router.post("/productintegration/create", dependencies=[Writer])

@@ -206,3 +206,20 @@ class IntegrationIn(UiIn):
     integration_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     config: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(default_factory=dict,
                                                                                  max_length=50)
+
+
+class DataSourceIn(UiIn):
+    name: Name
+    category: Literal["product", "revenue", "customer_segment"]
+    source_type: Literal["api", "database", "webhook", "csv_upload"]
+    config: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("config")
+    @classmethod
+    def _urls(cls, v: dict[str, Any]) -> dict[str, Any]:
+        import re as _re
+
+        for key in ("url", "endpoint", "base_url", "webhook_url"):
+            if key in v and not (isinstance(v[key], str) and _re.match(r"^https?://\S+$", v[key])):
+                raise ValueError(f"{key} must be an http:// or https:// URL")
+        return v

@@ -72,11 +72,29 @@ CATEGORY_BY_ROUTE = {"productsources": "product", "revenuesources": "revenue",
 
 
 def source_out(row: DataSource) -> dict[str, Any]:
-    status = "connected" if row.is_active and row.sync_status != "failed" else (
-        "error" if row.sync_status == "failed" else "disconnected")
+    if not row.is_active or row.last_sync is None:
+        status = "disconnected"
+    else:
+        status = "error" if row.sync_status == "failed" else "connected"
     return {"_id": row.id, "name": row.name, "source_type": row.source_type, "connection_status": status,
             "last_sync": _iso_z(row.last_sync), "config": masked(row.config_public, []),
             "sync_status": row.sync_status, "error_message": row.error_message}
+
+
+async def create_source(scope: Scope, ctx: AppContext, data: dict[str, Any]) -> DataSource:
+    """Register a source; it shows as disconnected until a first sync or import succeeds."""
+    import json
+
+    from pricewise.core.ids import new_id
+
+    public, secret = split_secrets(data["config"])
+    row_id = new_id()
+    row = scope.add(DataSource(
+        id=row_id, name=data["name"], category=data["category"], source_type=data["source_type"],
+        config_public=public, config_secret=ctx.keys.box.encrypt(json.dumps(secret), aad=row_id) if secret else None,
+        is_active=True))
+    await scope.session.flush()
+    return row
 
 
 async def list_sources(scope: Scope, category: str) -> list[dict[str, Any]]:
