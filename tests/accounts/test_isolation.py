@@ -30,7 +30,10 @@ PUBLIC = {
 # nothing of the tenant's data.
 VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search")}
 # Path parameter -> the kind of object it names (a key of what `makers` below returns).
-ID_PARAMS = {"key_id": "api_key", "user_id": "user", "link_id": "link"}
+ID_PARAMS = {"key_id": "api_key", "user_id": "user", "segment_id": "segment", "plan_id": "plan",
+             "link_id": "link", "import_id": "data_import"}
+# Path parameters that name a kind of thing rather than an object, with a valid value.
+FIXED_PARAMS = {"kind": "revenue"}
 # A valid request body for routes whose body has required fields or must not be empty.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/users/{user_id}"): {"role": "viewer"},
@@ -95,15 +98,31 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
             await s.commit()
             return row.id
 
-    async def link() -> str:  # a customer segment linked to a pricing plan
-        seg = await ok("POST", "/customer-segment/create",
-                       {"customer_segment_name": "SMB", "customer_segment_uid": new_id()})
-        plan = await ok("POST", "/pricing-plan/create", {"plan_name": "Pro", "unit_price": 49.0})
-        made = await ok("POST", "/customer-segment/pricing-plan/link/create",
-                        {"customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"]})
+    async def segment() -> str:
+        made = await ok("POST", "/customer-segment/create",
+                        {"customer_segment_name": "SMB", "customer_segment_uid": new_id()})
         return str(made["_id"])
 
-    return {"api_key": api_key, "user": user, "link": link}
+    async def plan() -> str:
+        return str((await ok("POST", "/pricing-plan/create", {"plan_name": "Pro", "unit_price": 49.0}))["_id"])
+
+    async def link() -> str:  # a customer segment linked to a pricing plan
+        made = await ok("POST", "/customer-segment/pricing-plan/link/create",
+                        {"customer_segment_id": await segment(), "pricing_plan_id": await plan()})
+        return str(made["_id"])
+
+    async def data_import() -> str:  # a CSV upload of one revenue row
+        uid, plan_name = new_id(), f"Plan {new_id()}"
+        await ok("POST", "/customer-segment/create", {"customer_segment_name": "SMB", "customer_segment_uid": uid})
+        await ok("POST", "/pricing-plan/create", {"plan_name": plan_name, "unit_price": 10.0})
+        csv = f"date,value,segment,plan\n2024-01-01,100,{uid},{plan_name}\n".encode()
+        r = await client.post("/imports/revenue", files={"file": ("rev.csv", csv, "text/csv")},
+                              headers=acct.bearer)
+        assert r.status_code == 201, r.text
+        return str(r.json()["_id"])
+
+    return {"api_key": api_key, "user": user, "segment": segment, "plan": plan, "link": link,
+            "data_import": data_import}
 
 
 @dataclass
@@ -136,16 +155,19 @@ async def _snapshot(client: Any, acct: Account) -> dict[str, Any]:
 
 async def test_another_tenants_object_is_not_found_on_every_id_route(world: World) -> None:
     client, a = world.client, world.a
-    with_ids = [e for e in endpoints(client.app) if e.params]
-    assert with_ids, "expected routes with an id in the path"
-    unmapped = sorted({f"{p} ({e})" for e in with_ids for p in e.params if p not in ID_PARAMS})
+    eps = endpoints(client.app)
+    unmapped = sorted({f"{p} ({e})" for e in eps for p in e.params
+                       if p not in ID_PARAMS and p not in FIXED_PARAMS})
     assert not unmapped, (f"path parameters without an isolation check: {unmapped}; add each to "
-                          "ID_PARAMS and a maker for its kind to `makers` in "
-                          "tests/accounts/test_isolation.py")
+                          "ID_PARAMS and a maker for its kind to `makers` (or, if it is not an object "
+                          "id, to FIXED_PARAMS) in tests/accounts/test_isolation.py")
+    with_ids = [e for e in eps if any(p in ID_PARAMS for p in e.params)]
+    assert with_ids, "expected routes with an id in the path"
     b_before = await _snapshot(client, world.b)
 
     for e in with_ids:
-        foreign = e.url({p: world.b_ids[ID_PARAMS[p]] for p in e.params})
+        foreign = e.url({p: world.b_ids[ID_PARAMS[p]] if p in ID_PARAMS else FIXED_PARAMS[p]
+                         for p in e.params})
         for headers in (a.bearer, a.key_headers):
             r = await client.request(e.method, foreign, json=e.body, headers=headers)
             assert r.status_code == 404, (
@@ -154,7 +176,8 @@ async def test_another_tenants_object_is_not_found_on_every_id_route(world: Worl
             assert r.json()["error"]["code"] == "not_found"
             assert world.b.email not in r.text
         # the same call on an object of A's own succeeds, so the 404 above is the tenant wall
-        own = e.url({p: await world.makers[ID_PARAMS[p]]() for p in e.params})
+        own = e.url({p: await world.makers[ID_PARAMS[p]]() if p in ID_PARAMS else FIXED_PARAMS[p]
+                     for p in e.params})
         r = await client.request(e.method, own, json=e.body, headers=a.bearer)
         hint = " (add a valid body to SAMPLE_BODIES)" if r.status_code == 422 else ""
         assert r.status_code < 400, f"{e} on tenant A's own object answered {r.status_code}: {r.text}{hint}"
@@ -190,9 +213,10 @@ async def test_a_viewer_cannot_change_anything(world: World) -> None:
     own = {kind: await make() for kind, make in world.makers.items()}
     before = await _snapshot(client, a)
     for e in writes:
-        ids = {p: own[ID_PARAMS[p]] for p in e.params if p in ID_PARAMS}
-        if len(ids) < len(e.params):
-            pytest.fail(f"{e}: add its path parameters to ID_PARAMS")
+        missing = [p for p in e.params if p not in ID_PARAMS and p not in FIXED_PARAMS]
+        if missing:
+            pytest.fail(f"{e}: add {missing} to ID_PARAMS or FIXED_PARAMS")
+        ids = {p: own[ID_PARAMS[p]] if p in ID_PARAMS else FIXED_PARAMS[p] for p in e.params}
         r = await client.request(e.method, e.url(ids), json=e.body, headers=world.viewer_key)
         assert r.status_code == 403, (f"{e} answered {r.status_code} to a viewer: {r.text} "
                                       "(if viewers may call it, add it to VIEWER_MAY_WRITE)")
