@@ -86,7 +86,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, workers: int = typer.Option
         _fail(str(exc), 2)
     _migrate(settings)
     os.environ["PRICEWISE_AUTH_MODE"] = mode
-    if not no_demo:
+    if not no_demo and mode == "local":  # the demo lives in the local workspace, only served locally
         from pricewise.demo import load_demo
 
         created = _run(load_demo, settings)

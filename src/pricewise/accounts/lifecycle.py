@@ -151,6 +151,9 @@ async def import_tenant(session: AsyncSession, lines: list[str],
         count += len(rows)
         if progress:
             progress(name)
+    session.add(AuditLog(id=new_id(), tenant_id=tenant_id, actor=str(session.info.get("actor", "system")),
+                         action="import", entity_type="Tenant", entity_id=tenant_id,
+                         new_values={"rows": count}, created_at=utcnow()))
     return tenant_id, count
 
 

@@ -194,6 +194,9 @@ async def accept_invite(session: AsyncSession, token: str, password: str, name: 
         select(Invitation).where(Invitation.token_hash == sha256(token)))).scalar_one_or_none()
     if inv is None or inv.accepted_at or inv.revoked_at or inv.expires_at <= utcnow():
         raise invalid("token", "invalid, used or expired invitation")
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == inv.tenant_id))).scalar_one()
+    if not tenant.is_active:
+        raise invalid("token", "the workspace of this invitation is deactivated")
     _check_password(password, inv.email)
     if await _email_taken(session, inv.email):
         raise Conflict("a user with this e-mail already exists")
@@ -212,6 +215,12 @@ async def patch_user(scope: Scope, user_id: str, changes: dict[str, Any]) -> Use
                                                or changes.get("is_active") is False):
         raise Invalid("you cannot demote or deactivate yourself",
                       fields=[{"field": "role", "message": "ask another admin"}])
+    demoted = changes.get("role") not in (None, "admin") or changes.get("is_active") is False
+    if user.role == "admin" and demoted:
+        admins = await scope.count(User, User.role == "admin", User.is_active.is_(True))
+        if admins <= 1:
+            raise Invalid("a workspace keeps at least one active admin",
+                          fields=[{"field": "role", "message": "this is the last active admin"}])
     if changes.get("role") is not None:
         user.role = changes["role"]
     if changes.get("is_active") is not None:
