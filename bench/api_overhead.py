@@ -11,9 +11,13 @@ after the other in the same run with the same load generator:
 pricewise is started with `pricewise serve --no-demo` (the production command, access log off)
 and PRICEWISE_LOG_LEVEL=WARNING, on a fresh SQLite file in a temporary directory unless
 --database-url points elsewhere (PostgreSQL: use a scratch database; the run adds one tenant).
+The tenant rate limit is set to 100,000,000 a minute so that it is counted but never refuses.
+`--fastapi` adds a reference row: the same /health in a bare FastAPI app.
 
 The load comes from `wrk` (with a Lua script reporting the percentiles) when it is installed,
-otherwise from a small asyncio HTTP/1.1 keep-alive client run in a separate process.
+otherwise from a small asyncio HTTP/1.1 keep-alive client run in a separate process. Besides
+req/s and latency the table gives the server's CPU time per request (all its threads, from
+/proc), which moves much less than req/s when other work shares the machine.
 
     python bench/api_overhead.py [--duration 10] [--connections 32] [--database-url URL]
 """
@@ -63,6 +67,21 @@ def bare_app() -> Any:
     return Starlette(routes=[Route("/health", health)])
 
 
+def fastapi_app() -> Any:
+    """uvicorn factory for --fastapi: the same /health in a bare FastAPI app (no middleware)."""
+    from datetime import UTC, datetime
+
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+
+    return app
+
+
 # --- load generators ----------------------------------------------------------------------
 
 @dataclass
@@ -75,6 +94,7 @@ class Result:
     max: float
     errors: int  # socket errors and timeouts
     bad_status: int  # responses that are not 2xx/3xx
+    cpu_us: float | None = None  # server CPU time (all its threads) per request
 
     @property
     def rps(self) -> float:
@@ -168,10 +188,22 @@ async def _loadgen(url: str, headers: dict[str, str], duration: float, connectio
 
 # --- servers ------------------------------------------------------------------------------
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and all its threads (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
 
 def http(method: str, url: str, headers: dict[str, str] | None = None,
@@ -180,7 +212,7 @@ def http(method: str, url: str, headers: dict[str, str] | None = None,
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={**(headers or {}), "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with _DIRECT.open(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -235,7 +267,7 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    return {"cpus": str(len(os.sched_getaffinity(0))), "cpu": model,
+    return {"cpus": str(os.cpu_count()), "cpu": model,
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
 
 
@@ -252,11 +284,12 @@ def create_tenant(env: dict[str, str]) -> str:
 
 def fmt_row(label: str, r: Result, base: Result) -> list[str]:
     share = f"{r.rps / base.rps:.0%}" if base.rps else "-"
-    return [label, f"{r.rps:,.0f}", f"{r.p50:.2f}", f"{r.p95:.2f}", f"{r.p99:.2f}", share,
+    cpu = f"{r.cpu_us:,.0f}" if r.cpu_us is not None else "-"
+    return [label, f"{r.rps:,.0f}", f"{r.p50:.2f}", f"{r.p95:.2f}", f"{r.p99:.2f}", share, cpu,
             str(r.errors + r.bad_status)]
 
 
-COLUMNS = ["target", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs (a)", "errors"]
+COLUMNS = ["target", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs (a)", "server CPU µs/req", "errors"]
 
 
 def main() -> int:
@@ -270,6 +303,8 @@ def main() -> int:
     ap.add_argument("--loadgen-impl", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--pin", action="store_true",
                     help="pin servers to CPU 0 and the load generator to CPU 1")
+    ap.add_argument("--fastapi", action="store_true",
+                    help="add a reference row: the same /health in a bare FastAPI app")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--loadgen", help=argparse.SUPPRESS)
@@ -290,7 +325,7 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     impl = args.loadgen_impl
     if impl == "auto":
         impl = "wrk" if shutil.which("wrk") else "python"
@@ -319,16 +354,23 @@ def main() -> int:
         console.print(f"database {db_url.split('@')[-1]}; creating a verified tenant...")
         key = create_tenant(env)
         cpu = 0 if pin else None
-        port = free_port()
-        bare = Server("bare", [sys.executable, "-m", "uvicorn", "api_overhead:bare_app", "--factory",
-                               "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-                               "--log-level", "warning", "--no-access-log"],
-                      env, port, tmp / "bare.log", cpu)
+
+        def plain(name: str, factory: str) -> Server:
+            port = free_port()
+            return Server(name, [sys.executable, "-m", "uvicorn", f"api_overhead:{factory}", "--factory",
+                                 "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+                                 "--log-level", "warning", "--no-access-log"],
+                          env, port, tmp / f"{name}.log", cpu)
+
+        bare = plain("bare", "bare_app")
+        servers.append(bare)
+        if args.fastapi:
+            servers.append(plain("fastapi", "fastapi_app"))
         port = free_port()
         pw = Server("pricewise", [sys.executable, "-m", "pricewise.cli", "serve", "--no-demo",
                                   "--host", "127.0.0.1", "--port", str(port)],
                     env, port, tmp / "pricewise.log", cpu)
-        servers += [bare, pw]
+        servers.append(pw)
         for s in servers:
             s.wait_ready()
 
@@ -344,20 +386,28 @@ def main() -> int:
         if status != 401:
             raise RuntimeError(f"GET /api-keys without a key answered {status}, not 401")
 
-        targets = [("(a) bare Starlette /health", bare.base + "/health", {}),
-                   ("(b) pricewise /health", pw.base + "/health", {}),
-                   ("(c) pricewise /api-keys + X-API-Key", pw.base + "/api-keys", auth)]
+        targets: list[tuple[str, Server, str, dict[str, str]]] = [
+            ("(a) bare Starlette /health", bare, "/health", {})]
+        if args.fastapi:
+            targets.append(("(ref) bare FastAPI /health", servers[1], "/health", {}))
+        targets += [("(b) pricewise /health", pw, "/health", {}),
+                    ("(c) pricewise /api-keys + X-API-Key", pw, "/api-keys", auth)]
         results: list[Result] = []
-        for label, url, headers in targets:
+        for label, server, path, headers in targets:
+            url = server.base + path
             console.print(f"{label}: {args.warmup:g} s warm-up, {args.duration:g} s at "
                           f"{args.connections} connections ({impl})")
             for seconds, keep in ((args.warmup, False), (args.duration, True)):
                 if seconds <= 0:
                     continue
+                cpu_before = cpu_seconds(server.proc.pid)
                 if impl == "wrk":
                     r = run_wrk(url, headers, seconds, args.connections, args.threads, lua)
                 else:
                     r = run_python(url, headers, seconds, args.connections)
+                cpu_after = cpu_seconds(server.proc.pid)
+                if cpu_before is not None and cpu_after is not None and r.requests:
+                    r.cpu_us = (cpu_after - cpu_before) / r.requests * 1e6
                 if keep:
                     results.append(r)
         status, _ = http("GET", pw.base + "/api-keys", auth)
@@ -371,13 +421,13 @@ def main() -> int:
         else:
             console.print(f"kept {tmp}")
 
-    a, b, c = results
+    a, b, c = results[0], results[-2], results[-1]
     info = machine()
     table = Table(title=f"API overhead: {args.connections} connections, {args.duration:g} s per target, "
                         f"one uvicorn process per server")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "target" else "right")
-    rows = [fmt_row(label, r, a) for (label, _, _), r in zip(targets, results, strict=True)]
+    rows = [fmt_row(t[0], r, a) for t, r in zip(targets, results, strict=True)]
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -395,9 +445,12 @@ def main() -> int:
         f"{'; servers pinned to CPU 0, load to CPU 1' if pin else ''}.")
     console.print(
         "notes: the load generator runs on the same machine and takes CPU from the server under "
-        f"test{' (only ' + str(cpus) + ' cores here)' if cpus <= 4 else ''}; compare ratios, not "
-        "absolute numbers. pricewise runs at PRICEWISE_LOG_LEVEL=WARNING: at INFO every request "
-        "writes a JSON access-log line, which costs throughput.")
+        f"test{' (only ' + str(cpus) + ' cores here)' if cpus <= 4 else ''}; compare ratios and "
+        "CPU per request, not absolute req/s. "
+        + ("PostgreSQL's own CPU is not in the server column and competes for the same cores. "
+           if db_url.startswith("postgresql") else "")
+        + "pricewise runs at PRICEWISE_LOG_LEVEL=WARNING: at INFO every request writes a JSON "
+        "access-log line, which costs throughput.")
     if args.markdown:
         print()
         print("| " + " | ".join(COLUMNS) + " |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
 
             consumer = jobs.start_embedded()
         log.info("pricewise ready (auth mode %s, database %s)", ctx.auth_mode, ctx.db.engine.dialect.name)
+        gc.freeze()  # start-up objects live for good: keep them out of every collection
         try:
             yield {}
         finally:
@@ -78,13 +80,13 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app = FastAPI(title="pricewise", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
     errors.install(app)
+    _health_routes(app)  # first: probes are matched before every feature route
     app.include_router(accounts_router)
     app.include_router(catalog_router)
     app.include_router(workspace_router)
     app.include_router(imports_router)
     app.include_router(reports_router)
     app.include_router(analytics_router)
-    _health_routes(app)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.accounts.models import ApiKey, RefreshToken, Tenant, User
@@ -28,45 +29,56 @@ from pricewise.core.tenancy import Principal
 BAD_CREDENTIALS = "invalid credentials"
 
 
-def _principal_for(tenant: Tenant, role: str, kind: str, *, user_id: str | None = None,
-                   api_key_id: str | None = None) -> Principal:
-    return Principal(tenant_id=tenant.id, role=role, kind=kind, user_id=user_id,
-                     api_key_id=api_key_id, verified=tenant.email_verified_at is not None,
-                     tier=tenant.tier)
+# Every authenticated request runs one of these two lookups, so they select only the columns a
+# Principal needs, as plain rows on the session's connection (same transaction): no ORM objects
+# in the identity map, no JSON columns of the tenant decoded, and the statements are built once.
+_TENANT_COLUMNS = (Tenant.id.label("tenant_id"), Tenant.is_active.label("tenant_active"),
+                   Tenant.deleted_at.label("tenant_deleted_at"), Tenant.email_verified_at, Tenant.tier)
+_API_KEY_LOOKUP = (
+    select(ApiKey.id, ApiKey.role, ApiKey.revoked_at, ApiKey.expires_at, *_TENANT_COLUMNS)
+    .join_from(ApiKey, Tenant, Tenant.id == ApiKey.tenant_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.kind == "secret")
+)
+_USER_LOOKUP = (
+    select(User.id, User.role, User.is_active, User.deleted_at, *_TENANT_COLUMNS)
+    .join_from(User, Tenant, Tenant.id == User.tenant_id)
+    .where(User.id == bindparam("user_id"), Tenant.id == bindparam("tenant_id"))
+)
+
+
+def _principal_from(row: Any, kind: str, *, user_id: str | None = None,
+                    api_key_id: str | None = None) -> Principal:
+    return Principal(tenant_id=row.tenant_id, role=row.role, kind=kind, user_id=user_id,
+                     api_key_id=api_key_id, verified=row.email_verified_at is not None, tier=row.tier)
 
 
 async def authenticate(session: AsyncSession, ctx: AppContext, token: str) -> Principal:
     """An API key (efofx_...) or a JWT access token; the same 401 for every failure."""
     now = utcnow()
     if token.startswith(API_KEY_PREFIX):
-        row = (await session.execute(
-            select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
-            .where(ApiKey.key_hash == sha256(token), ApiKey.kind == "secret")
-        )).first()
-        if row is None:
+        conn = await session.connection()
+        key = (await conn.execute(_API_KEY_LOOKUP, {"key_hash": sha256(token)})).first()
+        if key is None:
             raise Unauthorized(BAD_CREDENTIALS)
-        key, tenant = row
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             raise Unauthorized("API key revoked or expired")
-        if not tenant.is_active or tenant.deleted_at is not None:
+        if not key.tenant_active or key.tenant_deleted_at is not None:
             raise Unauthorized("tenant is deactivated")
-        return _principal_for(tenant, key.role, "api_key", api_key_id=key.id)
+        return _principal_from(key, "api_key", api_key_id=key.id)
     try:
         claims = decode_jwt(ctx.keys.jwt, token, purpose="access")
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid or expired token") from None
-    found = (await session.execute(
-        select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id)
-        .where(User.id == claims["sub"], Tenant.id == claims.get("tid"))
-    )).first()
-    if found is None:
+    conn = await session.connection()
+    user = (await conn.execute(_USER_LOOKUP, {"user_id": claims["sub"],
+                                              "tenant_id": claims.get("tid")})).first()
+    if user is None:
         raise Unauthorized(BAD_CREDENTIALS)
-    user, tenant = found
     if not user.is_active or user.deleted_at is not None:
         raise Unauthorized("user is deactivated")
-    if not tenant.is_active or tenant.deleted_at is not None:
+    if not user.tenant_active or user.tenant_deleted_at is not None:
         raise Unauthorized("tenant is deactivated")
-    return _principal_for(tenant, user.role, "user", user_id=user.id)
+    return _principal_from(user, "user", user_id=user.id)
 
 
 def access_token(ctx: AppContext, user: User) -> str:

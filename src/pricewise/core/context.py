@@ -44,7 +44,8 @@ class AppContext:
         )
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async on purpose: FastAPI runs a plain function dependency on a worker thread.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

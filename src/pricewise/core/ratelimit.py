@@ -1,8 +1,10 @@
-"""Rate limits with the `limits` library: moving windows, in memory or on Redis.
+"""Rate limits with the `limits` library, in this process's memory or on Redis.
 
-On Redis the counters are shared by every API process (atomic Lua scripts in `limits`), so the
-counts are exact however many processes serve. If Redis stops answering, limits fall back to
-this process's memory and say so in the log rather than failing requests.
+On Redis, moving windows shared by every API process (atomic Lua scripts in `limits`), so the
+counts are exact however many processes serve. In memory, the sliding window counter: constant
+work per hit (the moving window's per-hit list costs more as a window fills), exact within the
+first window and a weighted estimate across window boundaries. If Redis stops answering, limits
+fall back to this process's memory and say so in the log rather than failing requests.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from pricewise.core.errors import TooMany
 
@@ -40,7 +42,7 @@ class Decision:
 
 class RateLimiter:
     def __init__(self, redis_url: str | None, per_minute: int, ai_per_minute: int) -> None:
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         if redis_url:
             storage: Storage = RedisStorage("async+" + redis_url, implementation="redispy")

@@ -19,6 +19,7 @@ from pricewise.core.errors import Forbidden, NotFound
 
 ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
 APP_ROLE = "pricewise_app"
+_BIND_SQL = text("SELECT set_config('role', :r, true), set_config('app.tenant_id', :t, true)")
 
 M = TypeVar("M", bound=Base)
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -58,9 +59,8 @@ async def bind(session: AsyncSession, principal: Principal) -> None:
     session.info["principal"] = principal
     bind_dialect = session.get_bind().dialect.name
     if bind_dialect == "postgresql":
-        await session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
-        await session.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
-                              {"t": principal.tenant_id})
+        # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
+        await session.execute(_BIND_SQL, {"r": APP_ROLE, "t": principal.tenant_id})
 
 
 class Scope:
