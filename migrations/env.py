@@ -32,10 +32,17 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Leave out what migrations create by hand: the FTS5 tables and the generated tsvector."""
+    if type_ == "table" and name and name.startswith("search_fts"):
+        return False
+    return not ((type_ == "column" and name == "tsv") or (type_ == "index" and name == "ix_search_docs_tsv"))
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
-                      render_item=_render_item)
+                      render_item=_render_item, include_object=_include)
     with context.begin_transaction():
         context.run_migrations()
 

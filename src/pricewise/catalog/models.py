@@ -18,6 +18,7 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Base):
     """deleted_at doubles as 'archived': /product/listall shows archived ones, restore clears it."""
 
     __tablename__ = "products"
+    __table_args__ = (Index("ix_products_page", "tenant_id", "created_at", "id"),)
 
     name: Mapped[str] = mapped_column(String(200))
     icp_description: Mapped[str | None] = mapped_column(Text, default=None)
@@ -37,6 +38,7 @@ class CustomerSegment(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Bas
         Index("uq_segment_uid_live", "tenant_id", text("coalesce(product_id, '')"), "customer_segment_uid",
               unique=True, sqlite_where=text("deleted_at IS NULL"),
               postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_segments_page", "tenant_id", "created_at", "id"),
     )
 
     product_id: Mapped[str | None] = mapped_column(String(24), ForeignKey("products.id"), default=None,
@@ -48,6 +50,7 @@ class CustomerSegment(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Bas
 
 class PricingPlan(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Base):
     __tablename__ = "pricing_plans"
+    __table_args__ = (Index("ix_plans_page", "tenant_id", "created_at", "id"),)
 
     product_id: Mapped[str | None] = mapped_column(String(24), ForeignKey("products.id"), default=None,
                                                    index=True)
@@ -76,7 +79,8 @@ class PriceChange(IdMixin, TenantMixin, Base):
 class SegmentPlanLink(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Base):
     __tablename__ = "segment_plan_links"
     __table_args__ = (Index("ix_links_segment", "tenant_id", "segment_id"),
-                      Index("ix_links_plan", "tenant_id", "plan_id"))
+                      Index("ix_links_plan", "tenant_id", "plan_id"),
+                      Index("ix_links_page", "tenant_id", "created_at", "id"))
 
     segment_id: Mapped[str] = mapped_column(String(24), ForeignKey("customer_segments.id"))
     plan_id: Mapped[str] = mapped_column(String(24), ForeignKey("pricing_plans.id"))
@@ -100,7 +104,8 @@ class SearchDoc(IdMixin, TenantMixin, Base):
 
     __tablename__ = "search_docs"
     __audited__ = False
-    __table_args__ = (UniqueConstraint("tenant_id", "entity_type", "entity_id", name="uq_search_entity"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "entity_type", "entity_id", name="uq_search_entity"),
+                      Index("ix_search_docs_tenant_updated", "tenant_id", "updated_at"))
 
     entity_type: Mapped[str] = mapped_column(String(30))
     entity_id: Mapped[str] = mapped_column(String(24))

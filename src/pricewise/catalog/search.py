@@ -9,18 +9,19 @@ full-text and top vector hits; a vector-only hit needs meaning >= 0.35 to be sho
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, literal_column, select, text
 
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product, SearchDoc
 from pricewise.core.base import utcnow
-from pricewise.core.embeddings import Vec, cosine_top, get_embedder, to_bytes
+from pricewise.core.embeddings import DIM, Vec, cosine_top, get_embedder, to_bytes
 from pricewise.core.ids import new_id
 from pricewise.core.tenancy import Scope
 
@@ -28,6 +29,12 @@ W_VEC, W_TXT = 0.55, 0.45
 CANDIDATES = 50
 MIN_MEANING = 0.35
 COS_FLOOR, COS_SPAN = 0.25, 0.5
+OVERFETCH = 4  # SQLite: index matches read per candidate before falling back to the joined query
+LATE_COMMIT = timedelta(minutes=2)  # a cache refresh re-reads rows this much older than its newest
+STOPWORDS = frozenset({
+    "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "how", "in", "into", "is",
+    "it", "its", "of", "on", "or", "our", "so", "than", "that", "the", "their", "them", "they", "this", "to",
+    "was", "we", "what", "when", "where", "which", "who", "will", "with", "you", "your"})
 _WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
 
 
@@ -77,46 +84,124 @@ async def remove(scope: Scope, entity_type: str, entity_id: str) -> None:
 
 # --- the per-process vector cache ------------------------------------------------------
 
-@dataclass
 class _Matrix:
-    version: tuple[int, str]
-    ids: list[str]
-    types: list[str]
-    titles: list[str]
-    bodies: list[str]
-    vectors: Vec
+    """A tenant's docs as parallel lists plus one vector matrix (row n = ids[n]).
+
+    A refresh changes it in place, synchronously on the event loop: rows keep their number and
+    key, changed rows get their new text and vector, new rows are appended (the vectors live in
+    a buffer with spare room, so appending rarely copies it). A request holding the matrix thus
+    only ever sees rows it knows about, possibly newer."""
+
+    def __init__(self, rows: Sequence[Any], sqlite: bool, latest: datetime | None) -> None:
+        n = len(rows)
+        self.count = n
+        self.generation = 0  # how many refreshes changed it
+        self.latest = latest
+        self.ids: list[str] = [r.entity_id for r in rows]
+        self.types: list[str] = [r.entity_type for r in rows]
+        self.titles: list[str] = [r.title for r in rows]
+        self.bodies: list[str] = [r.body for r in rows]
+        self.index: dict[tuple[str, str], int] = {key: i for i, key in enumerate(zip(self.types, self.ids,
+                                                                                     strict=True))}
+        # SQLite: search_docs rowid (the search_fts rowid) -> row
+        self.by_rowid: dict[int, int] | None = {r.rowid: i for i, r in enumerate(rows)} if sqlite else None
+        self._buf = np.empty((n, DIM), dtype=np.float32)
+        for i, r in enumerate(rows):  # one copy, straight into the matrix
+            self._buf[i] = np.frombuffer(r.embedding, dtype=np.float32)
+        self.vectors: Vec = self._buf[:n]
+
+    @property
+    def version(self) -> tuple[int, datetime | None]:
+        return self.count, self.latest
+
+    def apply(self, rows: Sequence[Any]) -> None:
+        """Rows read since the last refresh: update the known ones, append the others."""
+        added = [r for r in rows if (r.entity_type, r.entity_id) not in self.index]
+        n = len(self.ids)
+        if n + len(added) > self._buf.shape[0]:
+            grown = np.empty((n + max(len(added), n // 8, 64), DIM), dtype=np.float32)
+            grown[:n] = self._buf[:n]
+            self._buf = grown
+        for r in rows:
+            key = (r.entity_type, r.entity_id)
+            i = self.index.get(key)
+            if i is None:
+                i = len(self.ids)
+                self.ids.append(r.entity_id)
+                self.types.append(r.entity_type)
+                self.titles.append(r.title)
+                self.bodies.append(r.body)
+                self.index[key] = i
+            else:
+                self.titles[i], self.bodies[i] = r.title, r.body
+            self._buf[i] = np.frombuffer(r.embedding, dtype=np.float32)
+            if self.by_rowid is not None:
+                self.by_rowid[r.rowid] = i
+        self.count = len(self.ids)
+        self.vectors = self._buf[:self.count]
+        self.generation += 1
+        self.latest = max([*([self.latest] if self.latest else []), *(r.updated_at for r in rows)], default=None)
 
 
 class _VectorCache:
-    """One matrix per tenant, rebuilt when the tenant's docs change (count and latest update),
-    so every API process notices writes made by the others."""
+    """One matrix per tenant. Every search reads the tenant's version (row count and latest
+    update, both answered from the (tenant_id, updated_at) index), so every API process notices
+    writes made by the others. When it moved, only the rows updated since the newest one the
+    matrix holds (less LATE_COMMIT, for transactions that committed after a later one) are read
+    and applied; when the row count then disagrees (a delete), the tenant is reloaded in full."""
 
     def __init__(self) -> None:
         self._by_tenant: dict[str, _Matrix] = {}
+        self._stale: set[str] = set()
         self._lock = threading.Lock()
 
     def invalidate(self, tenant_id: str) -> None:
+        """A write of this process: the next search refreshes even if the version looks the same."""
         with self._lock:
-            self._by_tenant.pop(tenant_id, None)
+            self._stale.add(tenant_id)
+
+    @staticmethod
+    def _select(scope: Scope, sqlite: bool, *extra: Any) -> Any:
+        cols: list[Any] = [SearchDoc.entity_id, SearchDoc.entity_type, SearchDoc.title, SearchDoc.body,
+                           SearchDoc.embedding, *extra]
+        if sqlite:
+            cols.append(literal_column("search_docs.rowid").label("rowid"))
+        return scope.where(select(*cols), SearchDoc)
+
+    async def _version(self, scope: Scope) -> tuple[int, datetime | None]:
+        # Two scalar subqueries, not count() and max() in one aggregate: max() alone is a single
+        # index seek, and count(*) a scan of the narrow index, never of the rows and their vectors.
+        count = scope.where(select(func.count()).select_from(SearchDoc), SearchDoc).scalar_subquery()
+        latest = scope.where(select(func.max(SearchDoc.updated_at)), SearchDoc).scalar_subquery()
+        row = (await scope.session.execute(select(count, latest))).one()
+        return int(row[0]), row[1]
+
+    def peek(self, tenant_id: str) -> _Matrix | None:
+        """The matrix held for the tenant, unchecked (None after a write of this process)."""
+        return None if tenant_id in self._stale else self._by_tenant.get(tenant_id)
 
     async def get(self, scope: Scope) -> _Matrix:
-        from sqlalchemy import func
-
-        row = (await scope.session.execute(scope.where(
-            select(func.count(SearchDoc.id), func.max(SearchDoc.updated_at)), SearchDoc))).one()
-        version = (int(row[0]), str(row[1]))
-        cached = self._by_tenant.get(scope.tenant_id)
-        if cached is not None and cached.version == version:
+        tenant = scope.tenant_id
+        version = await self._version(scope)
+        cached = self._by_tenant.get(tenant)
+        if cached is not None and tenant not in self._stale and cached.version == version:
             return cached
-        rows = (await scope.session.execute(scope.where(select(
-            SearchDoc.entity_id, SearchDoc.entity_type, SearchDoc.title, SearchDoc.body, SearchDoc.embedding),
-            SearchDoc).order_by(SearchDoc.id))).all()
-        vectors = (np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                   if rows else np.zeros((0, 384), dtype=np.float32))
-        m = _Matrix(version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                    [r[3] for r in rows], vectors)
         with self._lock:
-            self._by_tenant[scope.tenant_id] = m
+            self._stale.discard(tenant)  # a write from here on marks the tenant again
+        sqlite = scope.session.get_bind().dialect.name == "sqlite"
+        if cached is not None and cached.latest is not None:
+            rows = (await scope.session.execute(self._select(scope, sqlite, SearchDoc.updated_at).where(
+                SearchDoc.updated_at >= cached.latest - LATE_COMMIT))).all()
+            if len(cached.ids) + sum((r.entity_type, r.entity_id) not in cached.index for r in rows) == version[0]:
+                cached.apply(rows)
+                return cached
+        # In table order on SQLite (no sort of the rows and their vectors), by id on PostgreSQL. The
+        # version read above may be older than the rows: the next search then merges again.
+        order = literal_column("search_docs.rowid") if sqlite else SearchDoc.id
+        rows = (await scope.session.execute(self._select(scope, sqlite).order_by(order))).all()
+        m = _Matrix(rows, sqlite, version[1])
+        with self._lock:
+            self._by_tenant[tenant] = m
         return m
 
 
@@ -129,26 +214,57 @@ def _terms(query: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(query)][:32]
 
 
-async def _fulltext(scope: Scope, terms: list[str]) -> dict[tuple[str, str], float]:
+def _text_terms(terms: list[str]) -> list[str]:
+    """Stop words add nothing to a full-text rank but, prefix-matched, they match nearly every
+    document, which then all have to be ranked: they are dropped unless nothing else is left."""
+    kept = [t for t in terms if t not in STOPWORDS]
+    return kept or terms
+
+
+async def _fulltext(scope: Scope, terms: list[str], matrix: _Matrix) -> dict[tuple[str, str], float]:
+    terms = _text_terms(terms)
     if not terms:
         return {}
-    dialect = scope.session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if scope.session.get_bind().dialect.name == "postgresql":
         tsq = " | ".join(f"{re.sub(r'[^0-9a-z_]', '', t)}:*" for t in terms if re.sub(r"[^0-9a-z_]", "", t))
         if not tsq:
             return {}
         sql = text("SELECT entity_type, entity_id, ts_rank_cd(tsv, q) AS r FROM search_docs, "
                    "to_tsquery('simple', :q) q WHERE tenant_id = :t AND tsv @@ q ORDER BY r DESC LIMIT :n")
-        params: dict[str, Any] = {"q": tsq, "t": scope.tenant_id, "n": CANDIDATES}
-    else:
-        match = " OR ".join('"' + t.replace('"', "") + '"' + ("*" if len(t) <= 3 or t == terms[-1] else "")
-                            for t in terms)
-        sql = text("SELECT d.entity_type, d.entity_id, -bm25(search_fts) AS r FROM search_fts "
-                   "JOIN search_docs d ON d.rowid = search_fts.rowid "
-                   "WHERE search_fts MATCH :q AND d.tenant_id = :t ORDER BY bm25(search_fts) LIMIT :n")
-        params = {"q": match, "t": scope.tenant_id, "n": CANDIDATES}
-    rows = (await scope.session.execute(sql, params)).all()
+        rows = (await scope.session.execute(sql, {"q": tsq, "t": scope.tenant_id, "n": CANDIDATES})).all()
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+    match = " OR ".join('"' + t.replace('"', "") + '"' + ("*" if len(t) <= 3 or t == terms[-1] else "")
+                        for t in terms)
+    # The index's best matches over all tenants, mapped to this tenant's rows by rowid: no join to
+    # search_docs per match. Exact whenever the over-fetch holds CANDIDATES of the tenant's rows (or
+    # every match); otherwise the joined query ranks the tenant's matches alone.
+    if matrix.by_rowid is not None:
+        fetch = CANDIDATES * OVERFETCH
+        rows = (await scope.session.execute(text(
+            "SELECT rowid, -bm25(search_fts) FROM search_fts WHERE search_fts MATCH :q "
+            "ORDER BY bm25(search_fts) LIMIT :k"), {"q": match, "k": fetch})).all()
+        hits: dict[tuple[str, str], float] = {}
+        for rowid, rank in rows:
+            n = matrix.by_rowid.get(rowid)
+            if n is not None:
+                hits[(matrix.types[n], matrix.ids[n])] = float(rank)
+                if len(hits) == CANDIDATES:
+                    return hits
+        if len(rows) < fetch:
+            return hits
+    rows = (await scope.session.execute(text(
+        "SELECT d.entity_type, d.entity_id, -bm25(search_fts) AS r FROM search_fts "
+        "JOIN search_docs d ON d.rowid = search_fts.rowid "
+        "WHERE search_fts MATCH :q AND d.tenant_id = :t ORDER BY bm25(search_fts) LIMIT :n"),
+        {"q": match, "t": scope.tenant_id, "n": CANDIDATES})).all()
     return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
+def _nearest(query: str, matrix: _Matrix) -> tuple[Vec, dict[tuple[str, str], float]]:
+    """The query's vector and its CANDIDATES nearest docs (a thread: numpy releases the GIL)."""
+    qv = get_embedder().embed([query[:1000]])[0]
+    idx, scores = cosine_top(qv, matrix.vectors, CANDIDATES)
+    return qv, {(matrix.types[i], matrix.ids[i]): float(s) for i, s in zip(idx, scores, strict=True)}
 
 
 async def search(scope: Scope, query: str, limit: int = 20,
@@ -157,19 +273,32 @@ async def search(scope: Scope, query: str, limit: int = 20,
     terms = _terms(query)
     if not terms:
         return []
-    text_hits = await _fulltext(scope, terms)
-    matrix = await _cache.get(scope)
-    vec_scores: dict[tuple[str, str], float] = {}
-    index: dict[tuple[str, str], int] = {(t, i): n for n, (t, i) in enumerate(zip(matrix.types, matrix.ids,
-                                                                                   strict=True))}
     semantic = len(query) >= 3  # one or two letters carry no meaning to embed
-    if semantic and matrix.vectors.shape[0]:
-        qv = get_embedder().embed([query[:1000]])[0]
-        idx, scores = cosine_top(qv, matrix.vectors, CANDIDATES)
-        vec_scores = {(matrix.types[i], matrix.ids[i]): float(s) for i, s in zip(idx, scores, strict=True)}
-        for key in text_hits:  # text hits also get their cosine, for a fair fusion
-            if key not in vec_scores and key in index:
-                vec_scores[key] = float(matrix.vectors[index[key]] @ qv)
+    # The embedding and the matrix product run in a worker thread on the matrix this process
+    # already holds, while the database answers the version check and the full-text query; they
+    # are redone if that check brought the matrix up to date.
+    guess = _cache.peek(scope.tenant_id) if semantic else None
+    ahead = (asyncio.ensure_future(asyncio.to_thread(_nearest, query, guess))
+             if guess is not None and guess.count else None)
+    if ahead is not None:  # its outcome is read even when it is not used
+        ahead.add_done_callback(lambda f: f.cancelled() or f.exception())
+    generation = guess.generation if guess is not None else -1
+    try:
+        matrix = await _cache.get(scope)
+        text_hits = await _fulltext(scope, terms, matrix)
+        vec_scores: dict[tuple[str, str], float] = {}
+        if semantic and matrix.count:
+            if ahead is not None and guess is matrix and generation == matrix.generation:
+                qv, vec_scores = await ahead
+            else:
+                qv, vec_scores = await asyncio.to_thread(_nearest, query, matrix)
+            index = matrix.index
+            for key in text_hits:  # text hits also get their cosine, for a fair fusion
+                if key not in vec_scores and key in index:
+                    vec_scores[key] = float(matrix.vectors[index[key]] @ qv)
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
     top_text = max(text_hits.values(), default=0.0)
     results: list[dict[str, Any]] = []
     for key in set(text_hits) | set(vec_scores):
@@ -180,7 +309,7 @@ async def search(scope: Scope, query: str, limit: int = 20,
         if key not in text_hits and meaning < MIN_MEANING:
             continue
         score = W_VEC * meaning + W_TXT * txt if semantic else txt
-        n = index.get(key)
+        n = matrix.index.get(key)
         if n is None:
             continue
         results.append({"type": key[0], "id": key[1], "title": matrix.titles[n],
