@@ -68,7 +68,7 @@ async def test_bad_input_is_refused_and_nothing_written(ws, method, path, body, 
 
 
 async def test_link_percentages(ws):
-    client, seg, plan, plan2 = ws
+    client, seg, _, plan2 = ws
     before = await _counts(client)
     over = await client.post("/customer-segment/pricing-plan/link/create", json={
         "customer_segment_id": seg, "pricing_plan_id": plan2, "connection_type": "experimental", "percentage": 31})
