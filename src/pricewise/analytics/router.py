@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from pricewise.accounts.deps import ScopeDep, Writer
 from pricewise.analytics import contributions, modal
+from pricewise.analytics.attribution import RANGES
+from pricewise.analytics.attribution_service import revenue_attribution
 from pricewise.analytics.schemas import ContributionIn
+from pricewise.core.errors import invalid
 
 router = APIRouter(tags=["analytics"])
 
@@ -36,3 +40,15 @@ async def list_contribution(scope: ScopeDep, product_id: str | None = None, segm
     rows = await contributions.list_contributions(scope, product_id, segment_id, plan_id)
     series = await contributions.series_of(scope, [c.id for c in rows])
     return [contributions.contribution_out(c, series[c.id]) for c in rows]
+
+
+@router.get("/api/analytics/revenue-attribution")
+async def attribution(scope: ScopeDep, product_id: str | None = None,
+                      time_range: str | None = Query(None, alias="timeRange"),
+                      start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    if time_range is not None and time_range not in RANGES:
+        raise invalid("timeRange", f"must be one of {', '.join(RANGES)}, or give start/end dates")
+    try:
+        return await revenue_attribution(scope, product_id, time_range, start, end)
+    except ValueError as exc:
+        raise invalid("start", str(exc)) from None
