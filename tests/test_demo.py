@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 
 from pricewise.accounts.models import AuditLog, Tenant
 from pricewise.analytics.models import Contribution, Customer, CustomerFeedback, SeriesPoint, UsageRecord
-from pricewise.catalog.models import CustomerSegment, PriceChange, PricingPlan, Product, SearchDoc, SegmentPlanLink
+from pricewise.catalog.models import (
+    CustomerSegment,
+    DataSource,
+    PriceChange,
+    PricingPlan,
+    Product,
+    SearchDoc,
+    SegmentPlanLink,
+)
 from pricewise.core.context import AppContext
 from pricewise.demo import ELASTICITY, load_demo
 from tests.conftest import make_settings
@@ -95,6 +103,9 @@ async def test_demo_loads_once_with_everything(db_url: str, tmp_path: Path) -> N
             assert {f.churn_risk for f in fb} <= {"low", "medium", "high"}
             assert len({f.segment_id for f in fb}) == 4
             assert all(f.satisfaction_score is not None and 1 <= f.satisfaction_score <= 10 for f in fb)
+            sources = (await s.execute(select(DataSource))).scalars().all()
+            assert {x.category for x in sources} == {"product", "revenue", "customer_segment"}
+            assert all(x.last_sync is not None and "generated" in x.name for x in sources)
     finally:
         await ctx.db.dispose()
 

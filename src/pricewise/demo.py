@@ -22,7 +22,8 @@ from sqlalchemy import insert
 from pricewise.accounts.lifecycle import operator_scope
 from pricewise.analytics.models import Contribution, SeriesPoint
 from pricewise.catalog import links, service
-from pricewise.catalog.models import PriceChange, PricingPlan, Product
+from pricewise.catalog.models import DataSource, PriceChange, PricingPlan, Product
+from pricewise.core.base import utcnow
 from pricewise.core.db import commit
 from pricewise.core.embeddings import get_embedder
 from pricewise.core.tenancy import Scope
@@ -221,5 +222,15 @@ async def load_demo(ctx: Any, today: date | None = None) -> bool:
         product_id, segs, plans = await _catalog(scope, today)
         latest = await _history(scope, rng, today, product_id, segs, plans)
         await add_people(scope, rng, today, product_id, segs, plans, latest, price_change_at(today))
+        _sources(scope)
         await commit(session)
     return True
+
+
+def _sources(scope: Scope) -> None:
+    """Say where the demo's data came from: generated, synced when the demo was loaded."""
+    now = utcnow()
+    for category, name in (("product", "Demo catalogue (generated)"), ("revenue", "Demo revenue history (generated)"),
+                           ("customer_segment", "Demo customers, usage and feedback (generated)")):
+        scope.add(DataSource(name=name, category=category, source_type="csv_upload",
+                             config_public={"generated": True}, last_sync=now, sync_status="success"))
