@@ -34,7 +34,8 @@ log = logging.getLogger("pricewise.app")
 
 def resolve_auth_mode(settings: Settings, host: str | None) -> str:
     """Local mode only on loopback: anything reachable from outside demands credentials."""
-    mode = settings.auth_mode or ("local" if host is None or is_loopback(host) else "required")
+    # Unknown host (a bare factory under some other server): credentials, to be safe.
+    mode = settings.auth_mode or ("local" if host is not None and is_loopback(host) else "required")
     if mode == "local" and host is not None and not is_loopback(host):
         raise SettingsError(
             f"invalid setting PRICEWISE_AUTH_MODE: local mode refuses to bind to {host}; "

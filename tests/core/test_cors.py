@@ -79,3 +79,15 @@ async def test_configured_origins_are_all_allowed(make_client):
         assert "access-control-allow-origin" not in pre.headers
         real = await client.get("/health", headers={"Origin": origin})
         assert "access-control-allow-origin" not in real.headers
+
+
+async def test_local_mode_refuses_foreign_origins_and_rebound_hosts(make_client):
+    client = await make_client(auth_mode="local")
+    body = {"name": "From a web page"}
+    evil = await client.post("/product/create", json=body, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "origin" in evil.text
+    rebound = await client.get("/product/list", headers={"Host": "attacker.example"})
+    assert rebound.status_code == 403
+    ok = await client.post("/product/create", json=body, headers={"Origin": "http://localhost:3000"})
+    assert ok.status_code == 200
+    assert (await client.get("/product/list", headers={"Host": "127.0.0.1:5000"})).status_code == 200

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from pricewise.accounts.auth import authenticate
 from pricewise.core.context import CtxDep, SessionDep
-from pricewise.core.errors import Unauthorized
+from pricewise.core.errors import Forbidden, Unauthorized
 from pricewise.core.tenancy import Principal, Scope, bind
 
 
@@ -23,11 +23,30 @@ def _credential(request: Request) -> str | None:
     return key.strip() if key else None
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "testserver"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _local_request_guard(request: Request, origins: list[str]) -> None:
+    """Credential-less local mode trusts the machine, not the web: a page on another site may
+    not write through the browser (no preflight for form posts), and a rebound DNS name may not
+    reach the API at all."""
+    host = (request.headers.get("host") or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if name not in _LOOPBACK_HOSTS:
+        raise Forbidden("local mode answers only requests addressed to localhost")
+    origin = request.headers.get("origin")
+    if request.method not in _SAFE_METHODS and origin and origin.rstrip("/") not in origins and not any(
+            origin.startswith(f"http://{h}") for h in ("localhost", "127.0.0.1", "[::1]")):
+        raise Forbidden(f"local mode refuses writes from the origin {origin}")
+
+
 async def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
     token = _credential(request)
     if token is not None:
         principal = await authenticate(session, ctx, token)
     elif ctx.auth_mode == "local" and ctx.local_principal is not None:
+        _local_request_guard(request, ctx.settings.cors_origins)
         principal = ctx.local_principal
     else:
         raise Unauthorized("credentials required: Authorization: Bearer <token> or X-API-Key",

@@ -216,7 +216,7 @@ async def patch_user(scope: Scope, user_id: str, changes: dict[str, Any]) -> Use
         raise Invalid("you cannot demote or deactivate yourself",
                       fields=[{"field": "role", "message": "ask another admin"}])
     demoted = changes.get("role") not in (None, "admin") or changes.get("is_active") is False
-    if user.role == "admin" and demoted:
+    if user.role == "admin" and user.is_active and demoted:
         admins = await scope.count(User, User.role == "admin", User.is_active.is_(True))
         if admins <= 1:
             raise Invalid("a workspace keeps at least one active admin",

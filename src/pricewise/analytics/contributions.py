@@ -29,8 +29,10 @@ def _day(v: date | datetime) -> date:
 async def find_or_create(scope: Scope, product_id: str | None, segment_id: str, plan_id: str) -> Contribution:
     if product_id:
         await scope.get(Product, product_id, label="product")
-    await scope.get(CustomerSegment, segment_id, label="customer segment")
-    await scope.get(PricingPlan, plan_id, label="pricing plan")
+    seg = await scope.get(CustomerSegment, segment_id, label="customer segment")
+    plan = await scope.get(PricingPlan, plan_id, label="pricing plan")
+    # As the CSV import does: without a product, the pair belongs to its segment's (or plan's).
+    product_id = product_id or seg.product_id or plan.product_id
     stmt = scope.select(Contribution).where(Contribution.segment_id == segment_id, Contribution.plan_id == plan_id)
     stmt = stmt.where(Contribution.product_id == product_id if product_id else Contribution.product_id.is_(None))
     row = (await scope.session.execute(stmt)).scalars().first()
