@@ -26,3 +26,18 @@ async def test_invitation_of_a_deactivated_workspace_cannot_be_accepted(make_cli
     assert (await client.post("/tenants/deactivate", headers=acct.bearer)).status_code == 200
     r = await client.post("/auth/accept-invite", json={"token": token, "password": PASSWORD})
     assert r.status_code == 422 and "deactivated" in r.text
+
+
+async def test_inviting_an_address_of_another_workspace_reveals_nothing(make_client, mailbox):
+    client = await make_client()
+    a = await signup(client, mailbox, "a@ws.example", name="A")
+    await signup(client, mailbox, "b@ws.example", name="B")
+    inv = await client.post("/invitations", json={"email": "b@ws.example", "role": "viewer"}, headers=a.bearer)
+    assert inv.status_code == 201  # the same answer as for any address
+    bodies = [mailbox.body(m) for m in mailbox.messages if "b@ws.example" in str(m["To"])]
+    invite_mail = next(b for b in bodies if "/auth/accept-invite" in b)
+    token = invite_mail.split("token=")[1].split()[0]
+    taken = await client.post("/auth/accept-invite", json={"token": token, "password": PASSWORD})
+    assert taken.status_code == 409
+    again = await client.post("/invitations", json={"email": "a@ws.example", "role": "viewer"}, headers=a.bearer)
+    assert again.status_code == 409 and "this workspace" in again.text

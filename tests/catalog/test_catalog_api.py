@@ -69,8 +69,12 @@ async def test_segments_plans_links_and_canvas(local):
     exp = await _mk(local, "/customer-segment/pricing-plan/link/create", {
         "customer_segment_id": seg["_id"], "pricing_plan_id": plan2["_id"], "connection_type": "experimental",
         "percentage": 60})
+    dup = await local.post("/customer-segment/pricing-plan/link/create", json={
+        "customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"], "connection_type": "experimental"})
+    assert dup.status_code == 409 and "already linked" in dup.text
+    plan3 = await _mk(local, "/pricing-plan/create", {"plan_name": "Team", "unit_price": 20})
     over = await local.post("/customer-segment/pricing-plan/link/create", json={
-        "customer_segment_id": seg["_id"], "pricing_plan_id": plan["_id"], "connection_type": "experimental",
+        "customer_segment_id": seg["_id"], "pricing_plan_id": plan3["_id"], "connection_type": "experimental",
         "percentage": 50})
     assert over.status_code == 422 and "100" in over.json()["error"]["message"]
     upd = await local.put("/customer-segment/pricing-plan/link/update", json={"id": exp["_id"], "percentage": 40})
@@ -98,7 +102,7 @@ async def test_segments_plans_links_and_canvas(local):
     async with local.app.state.ctx.db.session() as s:
         archived = (await s.execute(select(SegmentPlanLink))).scalars().all()
         assert len(archived) == 2 and all(x.deleted_at is not None for x in archived)
-        assert (await s.execute(select(func.count()).select_from(PriceChange))).scalar_one() == 3
+        assert (await s.execute(select(func.count()).select_from(PriceChange))).scalar_one() == 4
         actions = {r.action for r in (await s.execute(select(AuditLog).where(
             AuditLog.entity_type == "SegmentPlanLink"))).scalars()}
         assert {"create", "update", "delete"} <= actions

@@ -72,3 +72,29 @@ async def test_registered_sources_listed_by_category_with_status(local):
     assert bad.status_code == 422 and "endpoint" in bad.text
     gone = await local.request("DELETE", "/datasources/delete", json={"id": r.json()["_id"]})
     assert gone.json() == {"success": True} and (await local.get("/revenuesources/list")).json() == []
+
+
+async def test_nested_and_url_credentials_are_secret(local):
+    prod = (await local.post("/product/create", json={"name": "P"})).json()
+    r = await local.post("/productintegration/create", json={
+        "product_id": prod["_id"], "integration_type": "db",
+        "config": {"region": "eu", "conn": {"host": "db", "password": "hunter2-PLANTED"},
+                   "url": "postgresql://app:s3cret-PLANTED@db.internal/x", "hosts": ["https://a.example"]}})
+    assert r.status_code == 200 and "PLANTED" not in r.text
+    cfg = r.json()["config"]
+    assert cfg["region"] == "eu" and cfg["hosts"] == ["https://a.example"]
+    assert cfg["conn"] == "********" and cfg["url"] == "********"
+    from pricewise.accounts.models import AuditLog
+
+    async with local.app.state.ctx.db.session() as s:
+        audit = " ".join(str(a.new_values) for a in (await s.execute(select(AuditLog))).scalars())
+        assert "PLANTED" not in audit
+
+
+async def test_repeated_canvas_node_refused(local):
+    seg = (await local.post("/customer-segment/create", json={"customer_segment_name": "S",
+                                                              "customer_segment_uid": "S"})).json()
+    node = f"cs-{seg['_id']}"
+    r = await local.put("/api/canvas/positions", json={"positions": [{"id": node, "x": 1, "y": 1},
+                                                                     {"id": node, "x": 2, "y": 2}]})
+    assert r.status_code == 422 and "once" in r.text

@@ -174,9 +174,11 @@ def tenant_openai_key(ctx: AppContext, tenant: Tenant) -> str | None:
 
 async def invite(session: AsyncSession, ctx: AppContext, scope: Scope, email: str, role: str) -> Invitation:
     email = email.lower()
-    if await _email_taken(session, email):
-        raise Conflict("a user with this e-mail already exists",
-                       fields=[{"field": "email", "message": "already registered"}])
+    # Only this workspace is checked here (other tenants' users are invisible, by design): an
+    # address registered elsewhere is refused when the invitation is accepted, telling no admin.
+    if await scope.count(User, User.email == email):
+        raise Conflict("a user with this e-mail is already in this workspace",
+                       fields=[{"field": "email", "message": "already a member"}])
     raw = new_token()
     inv = scope.add(Invitation(email=email, role=role, token_hash=sha256(raw),
                                invited_by=scope.principal.user_id,

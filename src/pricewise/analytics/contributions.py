@@ -10,20 +10,25 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from pricewise.accounts.models import AuditLog
 from pricewise.analytics.models import Contribution, SeriesPoint
 from pricewise.analytics.series import check_points
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product
 from pricewise.core.base import utcnow
 from pricewise.core.errors import Invalid
 from pricewise.core.events import emit
+from pricewise.core.ids import new_id
 from pricewise.core.tenancy import Scope
 
 WIRE_METRICS = {"revenue_ts_data": "revenue", "active_subscriptions": "subscriptions"}
 
 
 def _day(v: date | datetime) -> date:
-    return v.astimezone(UTC).date() if isinstance(v, datetime) and v.tzinfo else (
-        v.date() if isinstance(v, datetime) else v)
+    try:
+        return v.astimezone(UTC).date() if isinstance(v, datetime) and v.tzinfo else (
+            v.date() if isinstance(v, datetime) else v)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        return date.min
 
 
 async def find_or_create(scope: Scope, product_id: str | None, segment_id: str, plan_id: str) -> Contribution:
@@ -72,6 +77,13 @@ async def save(scope: Scope, data: dict[str, Any]) -> Contribution:
     written = sum([await upsert_points(scope, contribution, m, pts) for m, pts in series.items()])
     contribution.updated_at = utcnow()
     if written:
+        # The points are written in bulk (not row by row through the ORM): one audit row says what.
+        scope.session.add(AuditLog(
+            id=new_id(), tenant_id=scope.tenant_id, actor=scope.principal.actor, action="upsert_points",
+            entity_type="Contribution", entity_id=contribution.id, created_at=utcnow(),
+            new_values={m: {"points": len(p), "first": min(p)[0].isoformat(), "last": max(p)[0].isoformat()}
+                        for m, p in series.items() if p},
+            request_id=scope.session.info.get("request_id")))
         emit(scope.session, scope.tenant_id, "revenue_data_updated",
              {"contribution_id": contribution.id, "segment_id": contribution.segment_id,
               "plan_id": contribution.plan_id, "points": written})

@@ -33,6 +33,8 @@ def check_points(points: Sequence[tuple[date, float]], metric: str, today: date)
             errors.append(PointError(i, "value must be a finite number"))
         elif metric == "subscriptions" and v < 0:
             errors.append(PointError(i, "subscriptions cannot be negative"))
+        if d.year < 1900:
+            errors.append(PointError(i, f"date {d.isoformat()} is before 1900"))
         if d > today:
             errors.append(PointError(i, f"date {d.isoformat()} is in the future"))
         if d in seen:

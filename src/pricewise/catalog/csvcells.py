@@ -118,7 +118,10 @@ def _moment(cell: str) -> datetime:
         value = datetime.fromisoformat(cell)
     except ValueError:
         raise ValueError(f"not an ISO date (YYYY-MM-DD) or date-time: '{short(cell)}'") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"date out of range: '{short(cell)}'") from None
 
 
 def _not_future(value: datetime, today: date) -> None:

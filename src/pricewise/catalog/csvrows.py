@@ -167,7 +167,7 @@ KIND_SPECS: dict[str, Kind] = {
     "revenue": _series(number(0)),
     "subscriptions": _series(number(0, integer=True)),
     "customers": Kind((CUSTOMER, Col("name", text(200)), SEGMENT, PLAN, PRODUCT,
-                       Col("monthly_revenue", number(0)), Col("seats", number(1, integer=True)),
+                       Col("monthly_revenue", number(0)), Col("seats", number(1, 1_000_000_000, integer=True)),
                        Col("signup_date", day), Col("churned_at", day)),
                       _finish_customer, "customer_uid", "the same customer_uid"),
     "usage": Kind((CUSTOMER, Col("date", day, True), Col("metric", text(100), True),

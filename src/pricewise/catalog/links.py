@@ -11,7 +11,7 @@ from pricewise.catalog.models import CanvasPosition, CustomerSegment, PricingPla
 from pricewise.catalog.service import plan_out, segment_out
 from pricewise.core.base import utcnow
 from pricewise.core.embeddings import get_embedder
-from pricewise.core.errors import Invalid
+from pricewise.core.errors import Conflict, Invalid
 from pricewise.core.events import emit
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
@@ -49,6 +49,12 @@ async def create_link(scope: Scope, data: dict[str, Any]) -> SegmentPlanLink:
     seg = await scope.get(CustomerSegment, data["customer_segment_id"], label="customer segment")
     plan = await scope.get(PricingPlan, data["pricing_plan_id"], label="pricing plan")
     pct = data.get("percentage")
+    dup = (await scope.session.execute(scope.select(SegmentPlanLink).where(
+        SegmentPlanLink.segment_id == seg.id, SegmentPlanLink.plan_id == plan.id,
+        SegmentPlanLink.is_active.is_(True)).limit(1))).first()
+    if dup is not None:
+        raise Conflict("this segment is already linked to this plan; update that link instead",
+                       fields=[{"field": "pricing_plan_id", "message": "already linked"}])
     if data["connection_type"] == "experimental" and data.get("is_active", True):
         await _check_experiment_total(scope, seg.id, None, pct or 0.0)
     link = scope.add(SegmentPlanLink(segment_id=seg.id, plan_id=plan.id, connection_type=data["connection_type"],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
-from pricewise.core.schemas import HttpUrlStr, In, Name, Text
+from pricewise.core.schemas import HttpUrlStr, In, Name, Text, _no_controls
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9a-fA-F]{24}$")]
-Short = Annotated[str, StringConstraints(max_length=200)]
+Short = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_controls)]
 ConnectionType = Literal["finalized", "experimental"]
 
 
@@ -124,6 +124,14 @@ class Position(UiIn):
 class PositionsIn(UiIn):
     positions: list[Position] = Field(max_length=10_000)
 
+    @field_validator("positions")
+    @classmethod
+    def _unique(cls, v: list[Position]) -> list[Position]:
+        ids = [p.id for p in v]
+        if len(ids) != len(set(ids)):
+            raise ValueError("each node may appear once")
+        return v
+
 
 class SearchIn(UiIn):
     query: Annotated[str, StringConstraints(max_length=1000)]
@@ -185,7 +193,7 @@ class SendAlert(UiIn):
 class AutomationIn(UiIn):
     id: Id | None = Field(default=None, validation_alias=AliasChoices("id", "_id"))
     name: Name
-    automation_type: Short
+    automation_type: Annotated[str, StringConstraints(min_length=1, max_length=50), AfterValidator(_no_controls)]
     trigger_config: Annotated[CronTrigger | IntervalTrigger | EventTrigger, Field(discriminator="type")]
     action_config: Annotated[RunWorkflow | GenerateReport | SendAlert, Field(discriminator="type")]
     is_active: bool = True

@@ -10,16 +10,31 @@ from pricewise.core.context import AppContext
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
 
-_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private|credential|auth)", re.I)
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|pwd|api[_-]?key|private|credential|auth|dsn|"
+                         r"connection[_-]?string|cookie|session)", re.I)
+_URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.I)
 MASK = "********"
 
 
+def _is_secret(key: str, value: Any) -> bool:
+    if _SECRET_KEY.search(key):
+        return True
+    if isinstance(value, str):
+        return bool(_URL_CREDENTIALS.match(value))
+    if isinstance(value, dict):  # a nested block with anything secret inside goes whole
+        return any(_is_secret(str(k), v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_is_secret(key, v) for v in value)
+    return False
+
+
 def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Values under secret-looking keys go to the encrypted part; the rest stays readable."""
+    """Values under secret-looking keys, URLs with credentials and nested blocks holding either go
+    to the encrypted part; the rest stays readable."""
     public: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for k, v in config.items():
-        (secret if _SECRET_KEY.search(k) else public)[k] = v
+        (secret if _is_secret(str(k), v) else public)[k] = v
     return public, secret
 
 

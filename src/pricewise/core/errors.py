@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("pricewise.errors")
@@ -131,6 +131,13 @@ def install(app: FastAPI) -> None:
         log.info("integrity error: %s", type(exc.orig).__name__)
         return JSONResponse(error_body(409, "conflict", "conflicts with existing data", request),
                             status_code=409)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refused (too long, out of range): the request's fault, not an outage.
+        log.info("data error: %s", type(exc.orig).__name__)
+        return JSONResponse(error_body(422, "invalid_value", "a value is too long or out of range for its field",
+                                       request), status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
