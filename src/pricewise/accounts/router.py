@@ -6,8 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from limits import RateLimitItemPerMinute
-from sqlalchemy import select
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute
 
 from pricewise.accounts import auth, lifecycle, service
 from pricewise.accounts import schemas as s
@@ -17,6 +16,7 @@ from pricewise.core.context import CtxDep, SessionDep
 
 router = APIRouter(tags=["accounts"])
 _AUTH_PER_MINUTE = RateLimitItemPerMinute(20)
+_RESEND_PER_HOUR = RateLimitItemPerHour(3)
 
 
 async def _throttle(ctx: CtxDep, request: Request, what: str) -> None:
@@ -43,12 +43,8 @@ async def verify_email(ctx: CtxDep, session: SessionDep,
 
 @router.post("/auth/resend-verification", status_code=202)
 async def resend_verification(principal: PrincipalDep, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    tenant = await service.get_tenant(session, principal)
-    if tenant.email_verified_at is None:
-        user = (await session.execute(select(User).where(User.email == tenant.email))).scalar_one()
-        await ctx.mailer.send([tenant.email], "Verify your pricewise account",
-                              f"Confirm this address:\n{service.verification_link(ctx, user)}\n")
-    return {"sent": tenant.email_verified_at is None}
+    await ctx.limiter.key(_RESEND_PER_HOUR, f"resend:{principal.tenant_id}", "verification e-mails per hour")
+    return {"sent": await service.resend_verification(session, ctx, principal)}
 
 
 @router.post("/auth/login", response_model=s.TokenOut)

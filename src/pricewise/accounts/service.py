@@ -68,6 +68,18 @@ async def register(session: AsyncSession, ctx: AppContext, *, name: str, email: 
     return tenant, raw
 
 
+async def resend_verification(session: AsyncSession, ctx: AppContext, principal: Principal) -> bool:
+    """Send the verification link again (after commit); False when already verified."""
+    tenant = await get_tenant(session, principal)
+    if tenant.email_verified_at is not None:
+        return False
+    user = (await session.execute(select(User).where(User.email == tenant.email))).scalar_one()
+    link = verification_link(ctx, user)
+    after_commit(session, lambda: ctx.mailer.send([tenant.email], "Verify your pricewise account",
+                                                  f"Confirm this address:\n{link}\n"))
+    return True
+
+
 def verification_link(ctx: AppContext, user: User) -> str:
     token = encode_jwt(ctx.keys.jwt, {"typ": "verify", "sub": user.id, "tid": user.tenant_id},
                        timedelta(hours=48))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from pricewise.analytics import stats
 from pricewise.analytics.models import Contribution, Customer, SeriesPoint, UsageRecord
+from pricewise.analytics.series import to_monthly
 from pricewise.catalog.links import link_out
 from pricewise.catalog.models import CustomerSegment, PricingPlan, SegmentPlanLink
 from pricewise.catalog.service import plan_out, price_history, segment_out
@@ -37,7 +38,13 @@ async def _pair_series(scope: Scope, *, segment_id: str | None = None,
     raw: dict[tuple[str, str], dict[str, list[tuple[date, float]]]] = defaultdict(lambda: defaultdict(list))
     for seg, plan, metric, d, v in (await scope.session.execute(stmt)).all():
         raw[(seg, plan)][metric].append((d, float(v)))
-    return {k: {m: stats.monthly_totals(pts) for m, pts in series.items()} for k, series in raw.items()}
+    # Per pair, months by the series rules: revenue summed, subscriptions their last observation.
+    return {k: {m: _monthly(pts, m) for m, pts in series.items()} for k, series in raw.items()}
+
+
+def _monthly(points: list[tuple[date, float]], metric: str) -> list[tuple[date, float]]:
+    m = to_monthly(points, metric)
+    return list(zip(m.months, m.values, strict=True))
 
 
 def _latest(series: Series, metric: str) -> float | None:
@@ -46,6 +53,7 @@ def _latest(series: Series, metric: str) -> float | None:
 
 
 def _sum_metric(all_series: list[Series], metric: str) -> list[tuple[date, float]]:
+    """Across pairs, months add up (a segment's subscriptions are the sum of its plans')."""
     return stats.monthly_totals(p for s in all_series for p in s.get(metric, []))
 
 

@@ -45,9 +45,14 @@ def masked(public: dict[str, Any], secret_keys: list[str]) -> dict[str, Any]:
 def _secret_keys(ctx: AppContext, token: str | None, aad: str) -> list[str]:
     import json
 
+    from pricewise.core.crypto import CryptoError
+
     if not token:
         return []
-    return sorted(json.loads(ctx.keys.box.decrypt(token, aad=aad)))
+    try:
+        return sorted(json.loads(ctx.keys.box.decrypt(token, aad=aad)))
+    except CryptoError:  # a key missing from the ring: say so in the listing, do not fail it
+        return ["(unreadable: encryption key not in the ring)"]
 
 
 def integration_out(ctx: AppContext, row: ProductIntegration) -> dict[str, Any]:

@@ -18,6 +18,17 @@ from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
 
 
+def embeddings_available() -> bool:
+    """The local embedding model's files are installed (they ship in a package)."""
+    try:
+        from pricewise.core.embeddings import model_dir
+
+        d = model_dir()
+        return (d / "model.safetensors").exists() and (d / "tokenizer.json").exists()
+    except ImportError:
+        return False
+
+
 async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
     """What is really configured and reachable right now."""
     from pricewise.core import jobs
@@ -39,14 +50,14 @@ async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
     return {
         "openai_api_key_configured": platform_key or tenant.openai_key_encrypted is not None,
         "database_connected": db_ok,
-        "vector_store_enabled": True,  # the local embedding model ships with the install
+        "vector_store_enabled": embeddings_available(),
         "services_status": {
             "database": "running" if db_ok else "error",
             "redis": redis_state,
             "job_queue": "running" if jobs.queue_ok() else "error",
             "email": "running" if ctx.mailer.configured else "stopped",
             "llm": "running" if (platform_key or tenant.openai_key_encrypted) else "stopped",
-            "embeddings": "running",
+            "embeddings": "running" if embeddings_available() else "error",
         },
     }
 
