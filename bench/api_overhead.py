@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -42,6 +41,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchinfo import machine
 
 HERE = Path(__file__).resolve().parent
 TARGET_SHARE = 0.40  # authenticated list route: at least this share of bare Starlette's rps
@@ -257,19 +258,6 @@ class Server:
 
 
 # --- the run ------------------------------------------------------------------------------
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": str(os.cpu_count()), "cpu": model,
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
-
 
 def create_tenant(env: dict[str, str]) -> str:
     tag = secrets.token_hex(4)

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import logging
 import os
-import platform
 import random
 import re
 import secrets
@@ -49,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from benchinfo import machine
 
 TARGET_SEARCH_P95_MS = 100.0
 PAGE = 50
@@ -417,19 +418,6 @@ def run_size(total: int, args: argparse.Namespace, tmp: Path) -> SizeResult:
 
 
 # --- the run ---------------------------------------------------------------------------------------
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": str(len(os.sched_getaffinity(0))), "cpu": model,
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
-
 
 COLUMNS = ["rows", "seg / plan / link", "build s", "list p50", "list p95", "listall p50",
            "listall p95", "search p50", "search p95", "1st search", "after edit", "search hits"]
