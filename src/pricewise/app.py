@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
@@ -110,16 +109,8 @@ def _health_routes(app: FastAPI) -> None:
         from pricewise.core import jobs
 
         checks: dict[str, str] = {"database": "ok" if await ctx.db.ping() else "error"}
-        if ctx.settings.redis_url:
-            try:
-                client = Redis.from_url(ctx.settings.redis_url, socket_timeout=2)
-                await client.ping()
-                await client.aclose()
-                checks["redis"] = "ok"
-            except Exception:
-                checks["redis"] = "error"
-        else:
-            checks["redis"] = "not_configured"
+        redis = await ctx.redis_ok()
+        checks["redis"] = "not_configured" if redis is None else ("ok" if redis else "error")
         checks["job_queue"] = "ok" if jobs.queue_ok() else "error"
         ok = all(v in ("ok", "not_configured") for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},

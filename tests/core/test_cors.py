@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import REDIS_UP
+
 UI = "http://localhost:3000"
 EVIL = "http://evil.example"
 
@@ -91,3 +93,15 @@ async def test_local_mode_refuses_foreign_origins_and_rebound_hosts(make_client)
     ok = await client.post("/product/create", json=body, headers={"Origin": "http://localhost:3000"})
     assert ok.status_code == 200
     assert (await client.get("/product/list", headers={"Host": "127.0.0.1:5000"})).status_code == 200
+
+
+@pytest.mark.skipif(not REDIS_UP, reason="Redis is unreachable at 127.0.0.1:6379")
+async def test_readiness_reports_redis(make_client):
+    up = await make_client(redis_url="redis://127.0.0.1:6379/15")
+    r = await up.get("/health/ready")
+    assert r.status_code == 200 and r.json()["checks"]["redis"] == "ok"
+    down = await make_client(redis_url="redis://127.0.0.1:1/0")
+    r = await down.get("/health/ready")
+    assert r.status_code == 503 and r.json()["checks"]["redis"] == "error"
+    plain = await make_client()
+    assert (await plain.get("/health/ready")).json()["checks"]["redis"] == "not_configured"

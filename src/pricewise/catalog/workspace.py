@@ -35,17 +35,8 @@ async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
 
     tenant = (await scope.session.execute(select(Tenant).where(Tenant.id == scope.tenant_id))).scalar_one()
     db_ok = await ctx.db.ping()
-    redis_state = "stopped"
-    if ctx.settings.redis_url:
-        from redis.asyncio import Redis
-
-        try:
-            client = Redis.from_url(ctx.settings.redis_url, socket_timeout=1)
-            await client.ping()
-            await client.aclose()
-            redis_state = "running"
-        except Exception:
-            redis_state = "error"
+    redis = await ctx.redis_ok()
+    redis_state = "stopped" if redis is None else ("running" if redis else "error")
     platform_key = ctx.settings.openai_api_key is not None
     return {
         "openai_api_key_configured": platform_key or tenant.openai_key_encrypted is not None,

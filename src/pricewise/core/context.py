@@ -30,6 +30,20 @@ class AppContext:
     local_principal: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    async def redis_ok(self) -> bool | None:
+        """None when no Redis is configured; else whether it answers a PING within a second."""
+        if not self.settings.redis_url:
+            return None
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(await client.ping())
+        except Exception:
+            return False
+        finally:
+            await client.aclose()
+
     @classmethod
     def build(cls, settings: Settings, auth_mode: str | None = None) -> AppContext:
         return cls(
