@@ -99,10 +99,6 @@ class Settings(BaseSettings):
         return sorted(origins)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def max_body_bytes(self) -> int:
         return self.max_body_kb * 1024
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pricewise.core.base import Base, IdMixin, SoftDeleteMixin, TenantMixin, TimestampMixin
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-METRICS = ("revenue", "subscriptions")
 
 
 class Contribution(IdMixin, TimestampMixin, SoftDeleteMixin, TenantMixin, Base):

@@ -39,7 +39,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "narrative": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
     },
 }
-SECTIONS = tuple(DEFAULTS)
 
 
 def merged(overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:

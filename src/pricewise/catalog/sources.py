@@ -87,10 +87,6 @@ def integration_secrets(ctx: AppContext, row: ProductIntegration) -> dict[str, A
     return value
 
 
-CATEGORY_BY_ROUTE = {"productsources": "product", "revenuesources": "revenue",
-                     "customersegmentsources": "customer_segment"}
-
-
 def source_out(row: DataSource) -> dict[str, Any]:
     if not row.is_active or row.last_sync is None:
         status = "disconnected"

@@ -184,6 +184,3 @@ def cosine_top(query: Vec, matrix: Vec, k: int) -> tuple[NDArray[np.int64], Vec]
 def to_bytes(v: Vec) -> bytes:
     return np.asarray(v, dtype=np.float32).tobytes()
 
-
-def from_bytes(b: bytes) -> Vec:
-    return np.frombuffer(b, dtype=np.float32)

@@ -90,8 +90,3 @@ def hmac_sign(secret: bytes, *parts: str | bytes) -> str:
 def hmac_verify(secret: bytes, signature: str, *parts: str | bytes) -> bool:
     return hmac.compare_digest(hmac_sign(secret, *parts), signature)
 
-
-def mask(secret: str | None, keep: int = 4) -> str | None:
-    if not secret:
-        return None
-    return "…" + secret[-keep:] if len(secret) > keep * 2 else "…"
