@@ -132,8 +132,7 @@ async def patch_user(user_id: str, body: s.UserPatch, scope: ScopeDep) -> dict[s
 
 @router.delete("/users/{user_id}", dependencies=[Admin])
 async def delete_user(user_id: str, scope: ScopeDep) -> dict[str, bool]:
-    user = await service.patch_user(scope, user_id, {"is_active": False})
-    scope.soft_delete(user)
+    await service.delete_user(scope, user_id)
     return {"success": True}
 
 

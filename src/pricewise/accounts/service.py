@@ -242,6 +242,11 @@ async def patch_user(scope: Scope, user_id: str, changes: dict[str, Any]) -> Use
     return user
 
 
+async def delete_user(scope: Scope, user_id: str) -> None:
+    """Deactivate (same guards as a patch), then soft-delete."""
+    scope.soft_delete(await patch_user(scope, user_id, {"is_active": False}))
+
+
 def user_out(u: User) -> dict[str, Any]:
     return {"id": u.id, "email": u.email, "name": u.name, "role": u.role, "is_active": u.is_active,
             "email_verified": u.email_verified_at is not None, "created_at": u.created_at}

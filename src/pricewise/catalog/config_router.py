@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pricewise.accounts.deps import Admin, ScopeDep, Writer
 from pricewise.catalog import schemas as s
 from pricewise.catalog import sources, workspace
-from pricewise.catalog.models import AutomationConfig, DataSource, ProductIntegration
+from pricewise.catalog.models import AutomationConfig, ProductIntegration
 from pricewise.core.context import CtxDep
 
 router = APIRouter(tags=["workspace"])
@@ -63,9 +63,7 @@ async def source_create(body: s.DataSourceIn, scope: ScopeDep, ctx: CtxDep) -> d
 
 @router.delete("/datasources/delete", dependencies=[Writer])
 async def source_delete(body: s.IdBody, scope: ScopeDep) -> dict[str, bool]:
-    row = await scope.get(DataSource, body.id, label="data source")
-    row.is_active = False
-    scope.soft_delete(row)
+    await sources.delete_source(scope, body.id)
     return {"success": True}
 
 
@@ -83,5 +81,5 @@ async def integration_list(scope: ScopeDep, ctx: CtxDep, product_id: str | None 
 
 @router.delete("/productintegration/delete", dependencies=[Writer])
 async def integration_delete(body: s.IdBody, scope: ScopeDep) -> dict[str, bool]:
-    scope.soft_delete(await scope.get(ProductIntegration, body.id, label="integration"))
+    await sources.delete_integration(scope, body.id)
     return {"success": True}

@@ -113,6 +113,16 @@ async def create_source(scope: Scope, ctx: AppContext, data: dict[str, Any]) -> 
     return row
 
 
+async def delete_source(scope: Scope, source_id: str) -> None:
+    row = await scope.get(DataSource, source_id, label="data source")
+    row.is_active = False
+    scope.soft_delete(row)
+
+
+async def delete_integration(scope: Scope, integration_id: str) -> None:
+    scope.soft_delete(await scope.get(ProductIntegration, integration_id, label="integration"))
+
+
 async def list_sources(scope: Scope, category: str) -> list[dict[str, Any]]:
     rows = await scope.list(DataSource, DataSource.category == category)
     return [source_out(r) for r in rows]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import select
 
 from pricewise.accounts.models import Tenant
@@ -82,8 +81,9 @@ async def update_llm_text(scope: Scope, changes: dict[str, dict[str, Any]]) -> d
 def next_run(trigger: dict[str, Any], now: datetime | None = None) -> datetime | None:
     now = now or utcnow()
     if trigger["type"] == "cron":
-        nxt: datetime = croniter(trigger["cron"], now).get_next(datetime)
-        return nxt
+        from pricewise.reports.service import next_run as next_cron
+
+        return next_cron(trigger["cron"], "UTC", now)
     if trigger["type"] == "interval":
         from datetime import timedelta
 

@@ -37,5 +37,5 @@ async def resume(body: IdBody, scope: ScopeDep) -> dict[str, Any]:
 
 @router.delete("/scheduled-reporting/delete", dependencies=[Writer])
 async def delete(body: IdBody, scope: ScopeDep) -> dict[str, bool]:
-    scope.soft_delete(await scope.get(ScheduledReport, body.id, label="scheduled report"))
+    await service.delete(scope, body.id)
     return {"success": True}

@@ -44,6 +44,10 @@ async def create(scope: Scope, body: ScheduledReportIn) -> ScheduledReport:
     return row
 
 
+async def delete(scope: Scope, report_id: str) -> None:
+    scope.soft_delete(await scope.get(ScheduledReport, report_id, label="scheduled report"))
+
+
 async def set_status(scope: Scope, report_id: str, status: str) -> ScheduledReport:
     row = await scope.get(ScheduledReport, report_id, label="scheduled report")
     row.status = status
