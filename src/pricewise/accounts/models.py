@@ -1,11 +1,11 @@
-"""Tenants, users, API keys, refresh tokens, invitations and the audit log."""
+"""Tenants, users, API keys, refresh tokens, invitations, LLM usage and the audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pricewise.core.base import Base, IdMixin, SoftDeleteMixin, TenantMixin, TimestampMixin
@@ -107,3 +107,22 @@ class AuditLog(IdMixin, Base):
     new_values: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column()
+
+
+class LlmUsage(TenantMixin, Base):
+    """One LLM call: tokens counted per tenant, whichever key paid (`key_source`), never the key."""
+
+    __tablename__ = "llm_usage"
+    __audited__ = False
+    __table_args__ = (Index("ix_llm_usage_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column()
+    purpose: Mapped[str] = mapped_column(String(60))
+    model: Mapped[str] = mapped_column(String(100))
+    key_source: Mapped[str] = mapped_column(String(20))  # platform | tenant | local
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str | None] = mapped_column(String(200), default=None)
