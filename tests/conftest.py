@@ -133,14 +133,16 @@ AppFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_client(db_url: str, tmp_path: Path, mailbox: Mailbox) -> AsyncIterator[AppFactory]:
-    """make_client(auth_mode="required", **settings) -> an httpx client on a running app."""
+    """make_client(auth_mode="required", embedded_jobs=False, **settings) -> an httpx client on a
+    running app; with embedded_jobs its background jobs run in the app, as under `serve`."""
     stack: list[Any] = []
 
-    async def factory(auth_mode: str = "required", **overrides: Any) -> httpx.AsyncClient:
+    async def factory(auth_mode: str = "required", embedded_jobs: bool = False,
+                      **overrides: Any) -> httpx.AsyncClient:
         overrides.setdefault("smtp_host", "127.0.0.1")
         overrides.setdefault("smtp_port", mailbox.port)
         settings = make_settings(overrides.pop("database_url", db_url), tmp_path, **overrides)
-        app = create_app(settings, auth_mode=auth_mode)
+        app = create_app(settings, auth_mode=auth_mode, embedded_jobs=embedded_jobs)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")

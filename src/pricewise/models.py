@@ -12,3 +12,4 @@ __all__ = ["Base", "accounts_models", "analytics_models", "catalog_models", "loa
 def load_tasks() -> None:
     """Import every feature's tasks module so huey's registry knows all jobs."""
     from pricewise.accounts import tasks as accounts_tasks  # noqa: F401
+    from pricewise.analytics import tasks as analytics_tasks  # noqa: F401

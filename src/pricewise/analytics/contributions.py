@@ -10,14 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from pricewise.accounts.models import AuditLog
-from pricewise.analytics.models import Contribution, SeriesPoint
+from pricewise.analytics import forecast_service
+from pricewise.analytics.models import Contribution, ForecastPoint, SeriesPoint, StoredForecast
 from pricewise.analytics.series import check_points
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product
+from pricewise.core import audit
 from pricewise.core.base import utcnow
 from pricewise.core.errors import Invalid
 from pricewise.core.events import emit
-from pricewise.core.ids import new_id
 from pricewise.core.tenancy import Scope
 
 WIRE_METRICS = {"revenue_ts_data": "revenue", "active_subscriptions": "subscriptions"}
@@ -78,15 +78,13 @@ async def save(scope: Scope, data: dict[str, Any]) -> Contribution:
     contribution.updated_at = utcnow()
     if written:
         # The points are written in bulk (not row by row through the ORM): one audit row says what.
-        scope.session.add(AuditLog(
-            id=new_id(), tenant_id=scope.tenant_id, actor=scope.principal.actor, action="upsert_points",
-            entity_type="Contribution", entity_id=contribution.id, created_at=utcnow(),
-            new_values={m: {"points": len(p), "first": min(p)[0].isoformat(), "last": max(p)[0].isoformat()}
-                        for m, p in series.items() if p},
-            request_id=scope.session.info.get("request_id")))
+        audit.record(scope.session, scope.tenant_id, "upsert_points", "Contribution", contribution.id,
+                     {m: {"points": len(p), "first": min(p)[0].isoformat(), "last": max(p)[0].isoformat()}
+                      for m, p in series.items() if p})
         emit(scope.session, scope.tenant_id, "revenue_data_updated",
              {"contribution_id": contribution.id, "segment_id": contribution.segment_id,
               "plan_id": contribution.plan_id, "points": written})
+        forecast_service.schedule(scope.session, scope.tenant_id, [contribution.id])
     return contribution
 
 
@@ -106,13 +104,18 @@ def _wire(points: list[tuple[date, float]]) -> list[dict[str, Any]]:
 
 
 def contribution_out(c: Contribution, series: dict[str, list[tuple[date, float]]],
-                     forecasts: dict[str, list[tuple[date, float]]] | None = None) -> dict[str, Any]:
+                     forecasts: dict[str, tuple[StoredForecast, list[ForecastPoint]]] | None = None) -> dict[str, Any]:
+    """The spec's shape; `forecast_details` adds each forecast's model, MASE, fallback and intervals."""
     forecasts = forecasts or {}
+    means = {m: [(p.date, p.mean) for p in pts] for m, (_, pts) in forecasts.items()}
+    details = {m: forecast_service.forecast_out(row, pts, forecast_service.is_current(row, series.get(m, [])))
+               for m, (row, pts) in forecasts.items()}
     return {"_id": c.id, "product": c.product_id, "customer_segment": c.segment_id, "pricing_plan": c.plan_id,
             "revenue_ts_data": _wire(series.get("revenue", [])),
             "active_subscriptions": _wire(series.get("subscriptions", [])),
-            "revenue_forecast_ts_data": _wire(forecasts.get("revenue", [])),
-            "active_subscriptions_forecast": _wire(forecasts.get("subscriptions", []))}
+            "revenue_forecast_ts_data": _wire(means.get("revenue", [])),
+            "active_subscriptions_forecast": _wire(means.get("subscriptions", [])),
+            "forecast_details": details}
 
 
 async def list_contributions(scope: Scope, product_id: str | None, segment_id: str | None,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pricewise.analytics import stats
+from pricewise.analytics.gap_service import diagnosis_out, latest_for
 from pricewise.analytics.models import Contribution, Customer, SeriesPoint, UsageRecord
 from pricewise.analytics.series import to_monthly
 from pricewise.catalog.links import link_out
@@ -161,6 +162,7 @@ async def plan_modal(scope: Scope, plan_id: str) -> dict[str, Any]:
     contribution = [{"segment": name, "revenue": round(rev, 2), "percentage": round(share[name] * 100, 1),
                      "color": stats.PALETTE[i % len(stats.PALETTE)]}
                     for i, (name, rev) in enumerate(sorted(by_segment.items(), key=lambda kv: -kv[1]))]
+    diagnosis = await latest_for(scope, plan.id)
     return {**plan_out(plan), "experiments": experiments, "segmentRevenueContribution": contribution,
             "price_history": await price_history(scope, plan.id), "gross_margin": stats.pct(margin, signed=False),
-            "ai_gap_diagnosis": None}
+            "ai_gap_diagnosis": diagnosis_out(diagnosis) if diagnosis else None}

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from pricewise.accounts.deps import ScopeDep, Writer
-from pricewise.analytics import contributions, modal
+from pricewise.analytics import contributions, forecast_service, modal
 from pricewise.analytics.attribution import RANGES
 from pricewise.analytics.attribution_service import revenue_attribution
 from pricewise.analytics.schemas import ContributionIn
@@ -31,15 +31,18 @@ async def plan_detail(plan_id: str, scope: ScopeDep) -> dict[str, Any]:
 async def save_contribution(body: ContributionIn, scope: ScopeDep) -> dict[str, Any]:
     c = await contributions.save(scope, body.model_dump())
     series = await contributions.series_of(scope, [c.id])
-    return contributions.contribution_out(c, series[c.id])
+    stored = await forecast_service.stored(scope, [c.id])
+    return contributions.contribution_out(c, series[c.id], stored.get(c.id))
 
 
 @router.get("/api/analytics/segment-contribution")
 async def list_contribution(scope: ScopeDep, product_id: str | None = None, segment_id: str | None = None,
                             plan_id: str | None = None) -> list[dict[str, Any]]:
     rows = await contributions.list_contributions(scope, product_id, segment_id, plan_id)
-    series = await contributions.series_of(scope, [c.id for c in rows])
-    return [contributions.contribution_out(c, series[c.id]) for c in rows]
+    ids = [c.id for c in rows]
+    series = await contributions.series_of(scope, ids)
+    stored = await forecast_service.stored(scope, ids)
+    return [contributions.contribution_out(c, series[c.id], stored.get(c.id)) for c in rows]
 
 
 @router.get("/api/analytics/revenue-attribution")

@@ -22,3 +22,15 @@ class ContributionIn(UiIn):
     pricing_plan: Id
     revenue_ts_data: list[Point] = Field(default_factory=list, max_length=10_000)
     active_subscriptions: list[Point] = Field(default_factory=list, max_length=10_000)
+
+
+class GapDiagnosisIn(UiIn):
+    pricing_model: Id
+    context: Annotated[str, Field(max_length=5000)] = ""
+
+
+class RecommendationIn(UiIn):
+    product: Id | None = None
+    customer_segment: Id
+    pricing_plan: Id | None = None  # default: the segment's main plan with data
+    analysis_prompt: Annotated[str, Field(max_length=5000)] = ""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy import select
 
+from pricewise.analytics import forecast_service
 from pricewise.catalog import csvcells, csvrows
 from pricewise.catalog import import_writers as writers
 from pricewise.catalog.csvrows import RowError
@@ -172,6 +173,7 @@ async def run_import(scope: Scope, *, kind: str, data: bytes, filename: str, mod
         ids = await writers.write_series(scope, kind, parsed.rows, tick)
         emit(scope.session, scope.tenant_id, "revenue_data_updated",
              {"import_id": record.id, "metric": kind, "points": total, "contribution_ids": ids[:100]})
+        forecast_service.schedule(scope.session, scope.tenant_id, ids)
     elif kind == "customers":
         await writers.write_customers(scope, parsed.rows, tick)
     elif kind == "usage":

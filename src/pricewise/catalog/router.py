@@ -127,6 +127,12 @@ async def plan_price_history(id: IdQuery, scope: ScopeDep) -> list[dict[str, Any
     return await svc.price_history(scope, id)
 
 
+@router.post("/pricing-plan/price-history", dependencies=[Writer])
+async def add_plan_price(body: s.PriceHistoryIn, scope: ScopeDep) -> list[dict[str, Any]]:
+    plan = await svc.add_price(scope, body.id, body.unit_price, body.effective_at)
+    return await svc.price_history(scope, plan.id)
+
+
 @router.post("/pricing-plan/create", dependencies=[Writer])
 async def create_plan(body: s.PlanCreate, scope: ScopeDep) -> dict[str, Any]:
     return svc.plan_out(await svc.create_plan(scope, body.model_dump()))

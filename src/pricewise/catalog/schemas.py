@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator
@@ -27,6 +28,8 @@ class Competitor(UiIn):
     competitor_name: Name
     website_url: HttpUrlStr
     product_description: Text = ""
+    # Optional: a known list price lets gap diagnosis compare the plan with the market.
+    unit_price: Annotated[float, Field(ge=0, le=1e9)] | None = None
 
 
 class ProductFields(UiIn):
@@ -83,6 +86,14 @@ class PlanUpdate(PlanFields):
     plan_name: Name | None = None
     unit_price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
     min_unit_count: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+
+
+class PriceHistoryIn(UiIn):
+    """A list price the plan had from `effective_at`: history from before the plan was recorded here."""
+
+    id: Id
+    unit_price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    effective_at: Annotated[datetime, Field(strict=False)]
 
 
 Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,8 +10,9 @@ from sqlalchemy import func
 
 from pricewise.catalog import search
 from pricewise.catalog.models import CustomerSegment, PriceChange, PricingPlan, Product, SegmentPlanLink
+from pricewise.core import audit
 from pricewise.core.base import utcnow
-from pricewise.core.errors import Conflict
+from pricewise.core.errors import Conflict, invalid
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
 
@@ -194,6 +196,31 @@ async def delete_plan(scope: Scope, pid: str) -> None:
     scope.soft_delete(plan)
     await _archive_links(scope, SegmentPlanLink.plan_id, pid)
     await search.remove(scope, "pricing_plan", pid)
+
+
+async def add_price(scope: Scope, plan_id: str, price: float, effective_at: datetime) -> PricingPlan:
+    """Record a past list price. The latest price in the history is the plan's current one."""
+    plan = await scope.get(PricingPlan, plan_id, label="pricing plan")
+    when = effective_at if effective_at.tzinfo else effective_at.replace(tzinfo=UTC)
+    if when > utcnow():
+        raise invalid("effective_at", "is in the future; schedule price changes by updating the plan then")
+    if when.year < 1900:
+        raise invalid("effective_at", "is before 1900")
+    same = [r for r in await scope.list(PriceChange, PriceChange.plan_id == plan.id) if r.effective_at == when]
+    if same:
+        same[0].unit_price = Decimal(str(price))
+    else:
+        scope.add(PriceChange(plan_id=plan.id, unit_price=Decimal(str(price)), currency=plan.currency,
+                              effective_at=when))
+    await scope.session.flush()
+    latest = (await scope.list(PriceChange, PriceChange.plan_id == plan.id, order_by=PriceChange.effective_at))[-1]
+    if latest.unit_price != plan.unit_price:
+        plan.unit_price = latest.unit_price
+    audit.record(scope.session, scope.tenant_id, "add_price", "PricingPlan", plan.id,
+                 {"unit_price": price, "effective_at": _iso_z(when)})
+    await scope.session.flush()
+    await search.index_plan(scope, plan)
+    return plan
 
 
 async def price_history(scope: Scope, plan_id: str) -> list[dict[str, Any]]:

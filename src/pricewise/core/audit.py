@@ -96,3 +96,13 @@ def _audit(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
                              entity_type=type(obj).__name__, entity_id=str(obj.id),  # type: ignore[attr-defined]
                              old_values=_values(obj), request_id=request_id, created_at=now))
     session.add_all(rows)
+
+
+def record(session: Any, tenant_id: str, action: str, entity_type: str, entity_id: str,
+           new_values: dict[str, Any]) -> None:
+    """An explicit audit row, for writes done in bulk outside the ORM's unit of work."""
+    from pricewise.accounts.models import AuditLog
+
+    actor, request_id = _actor(session)
+    session.add(AuditLog(id=new_id(), tenant_id=tenant_id, actor=actor, action=action, entity_type=entity_type,
+                         entity_id=entity_id, created_at=utcnow(), new_values=new_values, request_id=request_id))

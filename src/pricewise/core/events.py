@@ -42,8 +42,21 @@ class Subscription:
         self.tenant_id = tenant_id
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
         self.dropped = 0
+        self.loop = asyncio.get_running_loop()
 
     def offer(self, event: Event) -> None:
+        """Queue the event on the subscriber's loop; from another thread (an embedded job) safely."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.loop:
+            with contextlib.suppress(RuntimeError):  # the subscriber's loop has closed
+                self.loop.call_soon_threadsafe(self._offer, event)
+            return
+        self._offer(event)
+
+    def _offer(self, event: Event) -> None:
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()

@@ -7,9 +7,9 @@ Embedded, `serve` runs a consumer on threads inside the API process; distributed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -39,8 +39,9 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 
 
 def start_embedded(workers: int = 2) -> EmbeddedConsumer:
+    # A short maximum poll delay: embedded, a job the API just queued should start within a second.
     consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True,
-                                check_worker_health=False)
+                                check_worker_health=False, max_delay=1.0)
     consumer.start()
     return consumer
 
@@ -49,21 +50,42 @@ def run_worker(workers: int) -> None:
     Consumer(huey, workers=workers, worker_type="thread", periodic=True).run()
 
 
-@lru_cache(maxsize=1)
-def _job_context() -> Any:
-    from pricewise.core.context import AppContext
+_base: Any = None  # the AppContext jobs run with; built from the environment unless configured
 
-    return AppContext.build(get_settings())
+
+def configure(ctx: Any) -> None:
+    """Embedded jobs run against the serving app's settings, and publish on its event bus."""
+    global _base
+    _base = ctx
+
+
+def _job_context() -> Any:
+    global _base
+    if _base is None:
+        from pricewise.core.context import AppContext
+
+        _base = AppContext.build(get_settings())
+    return _base
 
 
 def run_async(fn: Callable[[Any], Awaitable[T]]) -> T:
-    """Jobs are sync functions for huey; they run their async body on a fresh loop."""
+    """Jobs are sync functions for huey; they run their async body on a fresh loop, with their own
+    database engine (engines and their connections belong to one event loop)."""
+    from pricewise.core.db import Database
+    from pricewise.core.events import EventBus
+
     async def main() -> T:
-        ctx = _job_context()
+        base = _job_context()
+        # With Redis the job publishes through its own client; embedded, through the app's bus,
+        # which hands events to its subscribers' loop thread-safely.
+        events = EventBus(base.settings.redis_url) if base.settings.redis_url else base.events
+        ctx = dataclasses.replace(base, db=Database(base.settings.database_url), events=events)
         try:
             return await fn(ctx)
         finally:
             await ctx.db.dispose()
+            if events is not base.events:
+                await events.stop()
     return asyncio.run(main())
 
 

@@ -112,3 +112,10 @@ class Scope:
 
     def soft_delete(self, obj: Base) -> None:
         obj.deleted_at = utcnow()  # type: ignore[attr-defined]
+
+
+async def system_scope(session: AsyncSession, tenant_id: str, kind: str = "system") -> Scope:
+    """The scope a background job works in for one tenant (audited as `kind`)."""
+    principal = Principal(tenant_id=tenant_id, role="admin", kind=kind, verified=True)
+    await bind(session, principal)
+    return Scope(session, principal)
