@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from pricewise.accounts.lifecycle import operator_scope
+from pricewise.analytics import forecast_service
 from pricewise.analytics.models import Contribution, SeriesPoint
 from pricewise.catalog import links, service
 from pricewise.catalog.models import DataSource, PriceChange, PricingPlan, Product
@@ -223,6 +224,8 @@ async def load_demo(ctx: Any, today: date | None = None) -> bool:
         latest = await _history(scope, rng, today, product_id, segs, plans)
         await add_people(scope, rng, today, product_id, segs, plans, latest, price_change_at(today))
         _sources(scope)
+        # The forecasts are computed by the job queue (in the serving process when embedded).
+        forecast_service.schedule(session, scope.tenant_id, [c.id for c in await scope.list(Contribution)])
         await commit(session)
     return True
 

@@ -71,3 +71,30 @@ async def test_modal_growth_from_series(local):
     assert p["segmentRevenueContribution"][0]["segment"] == "SMB"
     contrib = p["segmentRevenueContribution"][0]
     assert contrib["revenue"] == 660 and contrib["percentage"] == 100
+
+
+async def test_conversion_and_engagement_from_customers_and_usage(local):
+    from datetime import timedelta
+
+    from pricewise.analytics.models import Customer, UsageRecord
+    from pricewise.core.base import utcnow
+
+    seg, a, b = await _setup(local)
+    ctx = local.app.state.ctx
+    tenant = ctx.local_principal.tenant_id
+    today = utcnow().date()
+    async with ctx.db.session() as s:
+        # recent sign-ups: 3 on Growth, 1 on Growth+; one old customer on Growth+ does not count
+        for i, (plan, days) in enumerate([(a, 10), (a, 20), (a, 30), (b, 40), (b, 400)]):
+            s.add(Customer(id=f"{i:024x}", tenant_id=tenant, customer_uid=f"c{i}", segment_id=seg["_id"],
+                           plan_id=plan["_id"], signup_date=today - timedelta(days=days), attributes={}))
+        await s.flush()
+        # two of the five used the product in the last 30 days, one only 60 days ago
+        s.add_all([UsageRecord(tenant_id=tenant, customer_uid=uid, date=today - timedelta(days=d), metric="api",
+                               quantity=5) for uid, d in (("c0", 2), ("c3", 12), ("c4", 60))])
+        await s.commit()
+    m = (await local.get(f"/api/customer-segments/{seg['_id']}")).json()["modal"]
+    assert m["abTest"]["planA"]["conversionRate"] == "75.0%" and m["abTest"]["planB"]["conversionRate"] == "25.0%"
+    assert m["metrics"]["engagementScore"] == "40.0%"
+    pb = (await local.get(f"/api/pricing-models/{b['_id']}")).json()
+    assert pb["experiments"][0]["conversion"] == "25.0%"

@@ -7,7 +7,7 @@ nothing is invented.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -67,8 +67,28 @@ async def _churn(scope: Scope, *filters: Any) -> float | None:
     return stats.churn_rate([r.signup_date for r in rows], [r.churned_at for r in rows], utcnow().date())
 
 
+async def _recent_signup_plans(scope: Scope, segment_id: str) -> list[str | None]:
+    since = utcnow().date() - timedelta(days=90)
+    stmt = scope.where(select(Customer.plan_id).where(Customer.segment_id == segment_id, Customer.deleted_at.is_(None),
+                                                      Customer.signup_date >= since), Customer)
+    return list((await scope.session.execute(stmt)).scalars())
+
+
+async def _engagement(scope: Scope, segment_id: str) -> float | None:
+    stmt = scope.where(select(Customer.customer_uid).where(Customer.segment_id == segment_id,
+                                                           Customer.deleted_at.is_(None),
+                                                           Customer.churned_at.is_(None)), Customer)
+    uids = list((await scope.session.execute(stmt)).scalars())
+    if not uids:
+        return None
+    since = utcnow().date() - timedelta(days=30)
+    active = scope.where(select(UsageRecord.customer_uid).distinct().where(
+        UsageRecord.customer_uid.in_(uids), UsageRecord.date >= since), UsageRecord)
+    return stats.engagement(set((await scope.session.execute(active)).scalars()), uids)
+
+
 def _plan_data(plan: PricingPlan, link: SegmentPlanLink, series: Series | None, seg_revenue: float | None,
-               churn: float | None, exp_total: float) -> dict[str, Any]:
+               churn: float | None, exp_total: float, conversion: float | None) -> dict[str, Any]:
     users = _latest(series or {}, "subscriptions")
     revenue_last = _latest(series or {}, "revenue")
     cogs = None if plan.cogs_per_unit is None else float(plan.cogs_per_unit)
@@ -81,7 +101,7 @@ def _plan_data(plan: PricingPlan, link: SegmentPlanLink, series: Series | None, 
     return {"name": plan.plan_name, "percentage": pct, "users": int(users) if users is not None else None,
             "roi": stats.pct(roi), "avgRevenue": stats.money(revenue_last / users if users and revenue_last else None,
                                                               plan.currency),
-            "conversionRate": None, "churnRate": stats.pct(churn, signed=False),
+            "conversionRate": stats.pct(conversion, signed=False), "churnRate": stats.pct(churn, signed=False),
             "weightage": stats.pct(pair_rev / seg_revenue if pair_rev and seg_revenue else None, signed=False)}
 
 
@@ -108,6 +128,8 @@ async def segment_modal(scope: Scope, segment_id: str) -> dict[str, Any]:
     plan_a = finalized[0] if finalized else (experimental[0] if experimental else None)
     plan_b = next((x for x in experimental if x is not plan_a), None)
 
+    recent = await _recent_signup_plans(scope, seg.id)
+    engagement = await _engagement(scope, seg.id)
     ab: dict[str, dict[str, Any] | None] = {}
     for label, link in (("planA", plan_a), ("planB", plan_b)):
         if link is None:
@@ -115,7 +137,7 @@ async def segment_modal(scope: Scope, segment_id: str) -> dict[str, Any]:
             continue
         plan_churn = await _churn(scope, Customer.segment_id == seg.id, Customer.plan_id == link.plan_id)
         ab[label] = _plan_data(plans[link.plan_id], link, pairs.get((seg.id, link.plan_id)), seg_rev12,
-                               plan_churn, exp_total)
+                               plan_churn, exp_total, stats.conversion(recent, link.plan_id))
     total_users = subs[-1][1] if subs else (float(len(uids)) if uids else None)
     last_rev = revenue[-1][1] if revenue else None
     modal = {
@@ -127,7 +149,8 @@ async def segment_modal(scope: Scope, segment_id: str) -> dict[str, Any]:
                        "revenueGrowth": stats.pct(stats.growth([v for _, v in revenue]))},
         "abTest": ab,
         "metrics": {"avgRevenue": stats.money(last_rev / total_users if last_rev and total_users else None),
-                    "engagementScore": None, "churnRate": stats.pct(churn, signed=False)},
+                    "engagementScore": stats.pct(engagement, signed=False),
+                    "churnRate": stats.pct(churn, signed=False)},
     }
     return {**segment_out(seg), "modal": modal,
             "links": [link_out(x) for x in links],
@@ -146,10 +169,13 @@ async def plan_modal(scope: Scope, plan_id: str) -> dict[str, Any]:
     pairs = await _pair_series(scope, plan_id=plan.id)
     cogs = None if plan.cogs_per_unit is None else float(plan.cogs_per_unit)
     margin = stats.gross_margin(float(plan.unit_price), cogs)
+    recent = {sid: await _recent_signup_plans(scope, sid) for sid in segs}
     experiments = [{
         "id": x.id, "name": f"{segs[x.segment_id].customer_segment_name} on {plan.plan_name}",
         "hypothesis": None, "status": "running" if x.is_active else "paused",
-        "rollout": f"{(x.percentage or 0):g}%", "conversion": None, "activeSince": _iso_z(x.created_at),
+        "rollout": f"{(x.percentage or 0):g}%",
+        "conversion": stats.pct(stats.conversion(recent[x.segment_id], plan.id), signed=False),
+        "activeSince": _iso_z(x.created_at),
         "grossMargin": stats.pct(margin, signed=False), "price": stats.money(float(plan.unit_price), plan.currency),
         "description": segs[x.segment_id].customer_segment_description,
     } for x in links if x.connection_type == "experimental" and x.segment_id in segs]

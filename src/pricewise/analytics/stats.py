@@ -6,6 +6,9 @@ Definitions (docs/analytics.md):
 - churn rate: customers whose churn date falls in the last 3 months / customers active at the
   start of those 3 months.
 - gross margin: (price - COGS per unit) / price, when COGS is known and the price is positive.
+- conversion of a plan in a segment: of the segment's customers who signed up in the last 90
+  days, the share who are on the plan (None without such sign-ups).
+- engagement: of the customers not churned, the share with any usage in the last 30 days.
 """
 
 from __future__ import annotations
@@ -70,3 +73,15 @@ def gross_margin(price: float, cogs: float | None) -> float | None:
 def shares(values: dict[str, float]) -> dict[str, float]:
     total = sum(values.values())
     return {k: (v / total if total > 0 else 0.0) for k, v in values.items()}
+
+
+def conversion(plans_of_recent_signups: Sequence[str | None], plan_id: str) -> float | None:
+    if not plans_of_recent_signups:
+        return None
+    return sum(1 for p in plans_of_recent_signups if p == plan_id) / len(plans_of_recent_signups)
+
+
+def engagement(active_uids: set[str], customer_uids: Sequence[str]) -> float | None:
+    if not customer_uids:
+        return None
+    return sum(1 for u in customer_uids if u in active_uids) / len(customer_uids)
