@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,17 +69,53 @@ class Mailbox:
 
 
 @dataclass
+class Reply:
+    """One scripted answer of the stub: a status with a JSON body (or raw text), after a delay."""
+
+    status: int = 200
+    body: Any = None  # JSON-encoded when `text` is None
+    text: str | None = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def chat(cls, content: str, prompt_tokens: int = 5, completion_tokens: int = 3, delay: float = 0.0,
+             model: str = "gpt-test") -> Reply:
+        return cls(200, completion(content, prompt_tokens, completion_tokens, model), delay=delay)
+
+
+def completion(content: str, prompt_tokens: int = 5, completion_tokens: int = 3,
+               model: str = "gpt-test") -> dict[str, Any]:
+    return {"id": "c1", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+@dataclass
 class OpenAIStub:
-    """Answers /v1/models for keys in `valid_keys`; records every request it saw."""
+    """Answers /v1/models for keys in `valid_keys`; records every request it saw.
+
+    POSTs from a valid key get the next scripted `Reply` (see `script`), else a chat completion
+    of `chat_reply`. Each recorded POST also carries its JSON body under "json"."""
 
     valid_keys: set[str] = field(default_factory=lambda: {"sk-test-good-key-1234"})
     requests: list[dict[str, Any]] = field(default_factory=list)
     chat_reply: str = "ok"
     port: int = field(default_factory=free_port)
+    replies: deque[Reply] = field(default_factory=deque)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if "json" in r]
 
     def start(self) -> None:
         stub = self
@@ -87,18 +124,27 @@ class OpenAIStub:
             def log_message(self, *args: Any) -> None:
                 return None
 
-            def _auth_ok(self) -> bool:
+            def _auth_ok(self, body: Any = None, posted: bool = False) -> bool:
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                stub.requests.append({"path": self.path, "key": key})
+                entry: dict[str, Any] = {"path": self.path, "key": key}
+                if posted:
+                    entry["json"] = body
+                stub.requests.append(entry)
                 return key in stub.valid_keys
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+            def _send(self, status: int, body: Any, raw: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> None:
+                data = raw if raw is not None else json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its timeout); nothing to answer
 
             def do_GET(self) -> None:
                 if not self._auth_ok():
@@ -110,14 +156,23 @@ class OpenAIStub:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                self.rfile.read(length)
-                if not self._auth_ok():
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                if not self._auth_ok(body, posted=True):
                     self._send(401, {"error": {"message": "Incorrect API key provided"}})
                     return
-                self._send(200, {"id": "c1", "object": "chat.completion", "model": "gpt-test",
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": stub.chat_reply}}],
-                                 "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+                try:
+                    reply = stub.replies.popleft()
+                except IndexError:
+                    self._send(200, completion(stub.chat_reply))
+                    return
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self._send(reply.status, reply.body,
+                           None if reply.text is None else reply.text.encode(), reply.headers)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

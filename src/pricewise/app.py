@@ -15,7 +15,10 @@ from fastapi.responses import JSONResponse
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
+from pricewise.analytics.ai_router import router as ai_router
+from pricewise.analytics.plans_router import router as plans_router
 from pricewise.analytics.router import router as analytics_router
+from pricewise.analytics.usage_router import router as usage_router
 from pricewise.catalog.config_router import router as workspace_router
 from pricewise.catalog.imports_router import router as imports_router
 from pricewise.catalog.router import router as catalog_router
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
         if embedded_jobs:
             from pricewise.core import jobs
 
+            jobs.configure(ctx)
             consumer = jobs.start_embedded()
         log.info("pricewise ready (auth mode %s, database %s)", ctx.auth_mode, ctx.db.engine.dialect.name)
         gc.freeze()  # start-up objects live for good: keep them out of every collection
@@ -74,6 +78,9 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            from pricewise.accounts.llm import drain_usage
+
+            await drain_usage()  # LLM usage rows deferred behind a SQLite write lock
             await ctx.events.stop()
             await ctx.db.dispose()
 
@@ -87,6 +94,9 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(imports_router)
     app.include_router(reports_router)
     app.include_router(analytics_router)
+    app.include_router(ai_router)
+    app.include_router(plans_router)
+    app.include_router(usage_router)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

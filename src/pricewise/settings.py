@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = spec("OPENAI_API_KEY", None)
     openai_base_url: str = spec("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1,
+                           validation_alias=AliasChoices("PRICEWISE_LLM_MODEL", "OPENAI_MODEL"))
+    llm_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
     jwt_secret: SecretStr | None = spec("JWT_SECRET", None)
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
     frontend_url: str = spec("FRONTEND_URL", "http://localhost:3000")
     ws_cors_origins: str = spec("WS_CORS_ORIGINS", "http://localhost:3000")
     public_url: str = "http://127.0.0.1:5000"
+    forecast_horizon_months: int = Field(default=12, ge=1, le=60)
+    price_guardrail: float = Field(default=0.30, gt=0, lt=1)  # recommended prices stay within +/- this
     tenant_retention_days: int = Field(default=90, ge=1)
     api_key_rotation_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
     log_level: str = "INFO"

@@ -28,10 +28,11 @@ PUBLIC = {
 }
 # Routes with a writing method that a viewer may call: reads sent as POST, or calls that change
 # nothing of the tenant's data.
-VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search")}
+VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search"), ("POST", "/api/scenarios/compare")}
 # Path parameter -> the kind of object it names (a key of what `makers` below returns).
 ID_PARAMS = {"key_id": "api_key", "user_id": "user", "segment_id": "segment", "plan_id": "plan",
-             "link_id": "link", "import_id": "data_import"}
+             "link_id": "link", "import_id": "data_import", "analysis_id": "usage_analysis",
+             "experiment_id": "experiment", "scenario_id": "scenario"}
 # Path parameters that name a kind of thing rather than an object, with a valid value.
 FIXED_PARAMS = {"kind": "revenue"}
 # A valid request body for routes whose body has required fields or must not be empty.
@@ -121,8 +122,28 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
         assert r.status_code == 201, r.text
         return str(r.json()["_id"])
 
+    async def usage_analysis() -> str:
+        product = (await ok("POST", "/product/create", {"name": "P"}))["_id"]
+        return str((await ok("POST", "/api/usage-analysis", {
+            "product": product, "customer_uid": "c", "customer_task_to_agent": "t",
+            "predicted_customer_satisfaction_response": 5}))["_id"])
+
+    async def experiment() -> str:  # running, so that its results can be read
+        return str((await ok("POST", "/api/experiments", {
+            "name": "E", "experiment_type": "price_change", "baseline_pricing": await plan(), "status": "running",
+            "experimental_pricing": {"unit_price": 55.0}}))["_id"])
+
+    async def scenario() -> str:  # a product with one month of revenue
+        product = (await ok("POST", "/product/create", {"name": "S"}))["_id"]
+        await ok("POST", "/api/analytics/segment-contribution", {
+            "product": product, "customer_segment": await segment(), "pricing_plan": await plan(),
+            "revenue_ts_data": [{"date": "2024-01-01", "value": 100}]})
+        return str((await ok("POST", "/api/scenarios", {"name": "S", "product": product,
+                                                        "scenario_type": "realistic"}))["_id"])
+
     return {"api_key": api_key, "user": user, "segment": segment, "plan": plan, "link": link,
-            "data_import": data_import}
+            "data_import": data_import, "usage_analysis": usage_analysis, "experiment": experiment,
+            "scenario": scenario}
 
 
 @dataclass

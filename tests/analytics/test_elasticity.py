@@ -41,3 +41,12 @@ def test_optimal_price_rules():
     assert demand_ratio(110.0, 100.0, -1.5) == pytest.approx(1.1 ** -1.5)
     with pytest.raises(ValueError):
         optimal_price(0.0, -1.5)
+
+
+def test_a_price_step_on_a_year_boundary_is_still_identified():
+    # 24 months, one change at month 12: the step equals a combination of trend and month effects,
+    # so the season is dropped rather than letting the fit put the price effect anywhere
+    prices = np.array([40.0] * 12 + [36.0] * 12)
+    e = estimate(market(-1.5, prices), prices)
+    assert e.source in ("regression", "regression+prior")
+    assert abs(e.value - (-1.5)) <= 0.3

@@ -151,3 +151,39 @@ async def test_performance_insights_compare_plans(local):
     one = (await local.get("/api/analytics/performance-insights", params={"product_id": a.product,
                                                                            "plan_id": b.plan})).json()
     assert [p["plan_name"] for p in one["plans"]] == ["Premium"]
+
+
+KEY = "sk-test-good-key-1234"
+
+
+async def test_llm_writes_the_narrative_from_the_computed_figures(make_client, openai_stub):
+    from tests.support import Reply
+
+    local = await make_client(auth_mode="local", openai_api_key=KEY, openai_base_url=openai_stub.base_url)
+    m = await make_market(local, elasticity=-1.5)
+    # an LLM that invents a figure is overruled: the template is served, and the response says why
+    openai_stub.script(Reply.chat("Raise the price to 49.99 USD; revenue will grow 250%."))
+    first = (await local.post("/api/recommendations/generate", json={
+        "customer_segment": m.segment, "analysis_prompt": "Keep it short for the board"})).json()
+    assert first["narrator"] == "template" and "49.99" not in first["narrative"] and first["narrative_note"]
+    sent = openai_stub.posts[-1]["json"]
+    text = " ".join(str(msg["content"]) for msg in sent["messages"])
+    assert "Keep it short for the board" in text and "46.8" in text  # the figures and the steer are handed over
+    # prose that restates the computed figures is kept as written
+    margin = round(first["expected_uplift"]["margin"] * 100, 1)
+    prose = (f"Raise the Pro price for Segment SMB from 36.0 to {first['recommended_price']} USD: with elasticity "
+             f"{round(first['elasticity']['value'], 2)} the margin rises {margin}%.")
+    openai_stub.script(Reply.chat(prose))
+    second = (await local.post("/api/recommendations/generate", json={"customer_segment": m.segment})).json()
+    assert (second["narrator"], second["narrative"]) == ("llm", prose)
+    assert second["recommended_price"] == first["recommended_price"]  # the LLM never moves the numbers
+    assert numbers_in(prose) and unknown_numbers(second["narrative"], _figures(second)) == []
+
+
+async def test_ai_routes_have_their_own_rate_limit(make_client):
+    local = await make_client(auth_mode="local", rate_limit_ai_requests_per_minute=2)
+    m = await make_market(local, elasticity=-1.5)
+    codes = [(await local.post("/api/recommendations/generate", json={"customer_segment": m.segment})).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert (await local.get("/api/recommendations/pricing")).status_code == 200  # reads are not AI calls

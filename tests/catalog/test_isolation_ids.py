@@ -12,7 +12,7 @@ import pytest
 from tests.support import Account, signup
 
 ID_FIELDS = {"id", "product", "product_id", "customer_segment", "customer_segment_id", "pricing_plan",
-             "pricing_plan_id", "data_source_id"}
+             "pricing_plan_id", "data_source_id", "pricing_model", "pricing_model_id"}
 
 # (method, path) -> list of (location, field, kind, extra body)
 ROUTES: dict[tuple[str, str], list[tuple[str, str, str, dict[str, Any]]]] = {
@@ -51,7 +51,31 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, str, dict[str, Any]]]] = {
         ("body", "customer_segment", "segment", {"pricing_plan": "$plan"}),
         ("body", "pricing_plan", "plan", {"customer_segment": "$segment"}),
         ("body", "product", "product", {"customer_segment": "$segment", "pricing_plan": "$plan"})],
+    ("POST", "/pricing-plan/price-history"): [("body", "id", "plan", {"unit_price": 5,
+                                                                       "effective_at": "2024-01-01T00:00:00Z"})],
+    ("POST", "/api/recommendations/generate"): [
+        ("body", "customer_segment", "segment", {}),
+        ("body", "product", "product", {"customer_segment": "$segment"}),
+        ("body", "pricing_plan", "plan", {"customer_segment": "$segment"})],
+    ("POST", "/api/ai-analysis/gap-diagnosis"): [("body", "pricing_model", "plan", {})],
+    ("GET", "/api/analytics/performance-insights"): [("query", "product_id", "product", {})],
     ("POST", "/imports/{kind}"): [],  # multipart; its data_source_id is covered in test_imports
+    ("POST", "/api/usage-analysis"): [
+        ("body", "product", "product", {"customer_uid": "c", "customer_task_to_agent": "t",
+                                        "predicted_customer_satisfaction_response": 5}),
+        ("body", "customer_segment", "segment", {"product": "$product", "customer_uid": "c",
+                                                 "customer_task_to_agent": "t",
+                                                 "predicted_customer_satisfaction_response": 5})],
+    ("POST", "/api/usage-analysis/predict"): [
+        ("body", "product", "product", {"customer_uid": "c", "customer_task_to_agent": "t"}),
+        ("body", "customer_segment", "segment", {"product": "$product", "customer_uid": "c",
+                                                 "customer_task_to_agent": "t"})],
+    ("PUT", "/api/usage-analysis/{analysis_id}"): [],  # id in the path: covered in test_usage_analysis
+    ("POST", "/api/experiments"): [("body", "product", "product", {
+        "name": "e", "experiment_type": "price_change", "baseline_pricing": "$plan",
+        "experimental_pricing": {"unit_price": 5}})],
+    ("POST", "/api/scenarios"): [("body", "product", "product", {"name": "s", "scenario_type": "realistic"})],
+    ("POST", "/api/scenarios/compare"): [("body", "product", "product", {})],
 }
 
 # List filters: another tenant's id filters to nothing (200 and an empty list), never its rows.
@@ -61,6 +85,11 @@ FILTERS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/productintegration/list"): ("product_id", "product"),
     ("GET", "/api/analytics/segment-contribution"): ("segment_id", "segment"),
     ("GET", "/api/analytics/revenue-attribution"): ("product_id", "product"),
+    ("GET", "/api/usage-analysis"): ("product_id", "product"),
+    ("GET", "/api/recommendations/pricing"): ("customer_segment_id", "segment"),
+    ("GET", "/api/ai-analysis/gap-diagnosis"): ("pricing_model_id", "plan"),
+    ("GET", "/api/experiments"): ("product_id", "product"),
+    ("GET", "/api/scenarios"): ("product_id", "product"),
 }
 
 
@@ -175,8 +204,20 @@ async def test_list_filters_with_other_tenants_ids_return_nothing(two):
         "plan_name": "P", "unit_price": 1, "product": product})).json()["_id"]
     await client.post("/api/analytics/segment-contribution", headers=b.bearer, json={
         "customer_segment": seg, "pricing_plan": plan,
-        "revenue_ts_data": [{"date": "2024-01-01", "value": 1}]})
-    ids = {"product": product, "segment": seg}
+        "revenue_ts_data": [{"date": "2024-01-01", "value": 1}],
+        "active_subscriptions": [{"date": "2024-01-01", "value": 3}]})
+    for path, body in (("/api/recommendations/generate", {"customer_segment": seg, "pricing_plan": plan}),
+                       ("/api/ai-analysis/gap-diagnosis", {"pricing_model": plan})):
+        assert (await client.post(path, headers=b.bearer, json=body)).status_code == 200
+    await client.post("/api/usage-analysis", headers=b.bearer, json={
+        "product": product, "customer_uid": "c", "customer_task_to_agent": "t",
+        "predicted_customer_satisfaction_response": 5})
+    await client.post("/api/experiments", headers=b.bearer, json={
+        "name": "e", "product": product, "experiment_type": "price_change", "baseline_pricing": plan,
+        "experimental_pricing": {"unit_price": 2}})
+    await client.post("/api/scenarios", headers=b.bearer, json={"name": "s", "product": product,
+                                                                "scenario_type": "realistic"})
+    ids = {"product": product, "segment": seg, "plan": plan}
     for (method, path), (param, kind) in FILTERS.items():
         mine = await client.request(method, f"{path}?{param}={ids[kind]}", headers=a.bearer)
         theirs = await client.request(method, f"{path}?{param}={ids[kind]}", headers=b.bearer)

@@ -3,7 +3,10 @@
 Estimate (log-log regression, e.g. Hanssens, Parsons & Schultz, "Market Response Models", 2001):
     log q_t = a + e * log p_t + b * t + sum_m s_m * [month_t = m] + error
 over monthly subscriptions q and the list price p in force, with a linear trend and month-of-year
-effects when there are at least 24 months (fewer: trend only). e is the elasticity.
+effects when there are at least 24 months (fewer: trend only). e is the elasticity. When the price
+moved only on year boundaries the month effects and the trend explain the price column exactly;
+the season is then one annual harmonic (sine and cosine), and if that is still not enough to tell
+price from calendar, the trend or the season is dropped (see `_design`).
 
 When the price never changed, the data say nothing about e and the prior is used:
 e ~ Normal(-1.0, 0.75^2), unit elasticity with wide uncertainty (a neutral assumption; consumer
@@ -52,12 +55,9 @@ def estimate(quantities: Sequence[float], prices: Sequence[float], months: Seque
     changes = int(np.sum(np.abs(np.diff(p)) > 1e-9)) if p.size > 1 else 0
     if changes == 0 or q.size < 6:
         return Elasticity(PRIOR_MEAN, PRIOR_SD, "prior", int(q.size), changes)
-    t = np.arange(q.size, dtype=np.float64)
-    cols = [np.ones_like(t), np.log(p), t / max(t.size, 1)]
-    if q.size >= 24:
-        for m in range(1, 12):
-            cols.append((month_idx % 12 == m).astype(np.float64))
-    x = np.column_stack(cols)
+    x = _design(np.log(p), month_idx)
+    if x is None:  # the price moved only with the calendar: trend and season cannot be told apart
+        return Elasticity(PRIOR_MEAN, PRIOR_SD, "prior", int(q.size), changes)
     y = np.log(q)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
@@ -70,6 +70,28 @@ def estimate(quantities: Sequence[float], prices: Sequence[float], months: Seque
     w_data, w_prior = 1 / se**2, 1 / PRIOR_SD**2
     value = (w_data * e_hat + w_prior * PRIOR_MEAN) / (w_data + w_prior)
     return Elasticity(value, math.sqrt(1 / (w_data + w_prior)), "regression+prior", int(q.size), changes)
+
+
+def _design(log_p: np.ndarray, month_idx: np.ndarray) -> np.ndarray | None:
+    """Intercept, log price, then the controls that leave the price identifiable.
+
+    A price step that falls on a year boundary is a linear combination of the trend and the
+    month-of-year effects (the year is (t - month) / 12): then the season is modelled by one annual
+    harmonic (sine and cosine) instead, then dropped, then the trend too. Identifiable means the
+    price column is not explained by the others (R^2 < 0.98)."""
+    n = log_p.size
+    t = np.arange(n, dtype=np.float64) / max(n, 1)
+    season = [(month_idx % 12 == m).astype(np.float64) for m in range(1, 12)] if n >= 24 else []
+    angle = 2 * np.pi * (month_idx % 12) / 12
+    harmonic = [np.sin(angle), np.cos(angle)] if n >= 12 else []
+    for controls in ([t, *season], [t, *harmonic], [t], []):
+        others = np.column_stack([np.ones(n), *controls])
+        fit, *_ = np.linalg.lstsq(others, log_p, rcond=None)
+        resid = log_p - others @ fit
+        total = float(np.sum((log_p - log_p.mean()) ** 2))
+        if total > 0 and float(resid @ resid) / total > 0.02:
+            return np.column_stack([np.ones(n), log_p, *controls])
+    return None
 
 
 @dataclass(frozen=True)

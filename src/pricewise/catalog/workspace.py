@@ -36,7 +36,11 @@ async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
     db_ok = await ctx.db.ping()
     redis = await ctx.redis_ok()
     redis_state = "stopped" if redis is None else ("running" if redis else "error")
+    from pricewise.accounts.llm import llm_for
+
     platform_key = ctx.settings.openai_api_key is not None
+    # The key this tenant's narratives would use under its tier's rule (trial: the platform's).
+    llm_ready = await llm_for(ctx, tenant.id) is not None
     return {
         "openai_api_key_configured": platform_key or tenant.openai_key_encrypted is not None,
         "database_connected": db_ok,
@@ -46,7 +50,7 @@ async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
             "redis": redis_state,
             "job_queue": "running" if jobs.queue_ok() else "error",
             "email": "running" if ctx.mailer.configured else "stopped",
-            "llm": "running" if (platform_key or tenant.openai_key_encrypted) else "stopped",
+            "llm": "running" if llm_ready else "stopped",
             "embeddings": "running" if embeddings_available() else "error",
         },
     }
