@@ -75,3 +75,39 @@ async def test_recompute_is_idempotent_and_short_series_say_their_fallback(make_
     assert [p["value"] for p in got["revenue_forecast_ts_data"]] == [4_000.0] * 12
     # a deleted contribution's queued job does nothing
     assert await recompute_for(ctx, tenant, ["f" * 24]) == 0
+
+
+async def test_the_sweep_catches_revisions_and_a_bad_series_does_not_block_others(make_client):
+    from sqlalchemy import insert
+
+    from pricewise.analytics.models import Contribution, SeriesPoint
+
+    client = await make_client(auth_mode="local")
+    ctx = client.app.state.ctx
+    tenant = ctx.local_principal.tenant_id
+    seg, plan = await _pair(client)
+    months = months_back(12)
+    good = (await client.post("/api/analytics/segment-contribution",
+                              json=_body(seg, plan, months, [1000.0 + i for i in range(12)]))).json()
+    # a series that no model can fit (values written straight to the table, past the API's checks)
+    async with ctx.db.session() as s:
+        bad = Contribution(id="b" * 24, tenant_id=tenant, segment_id=seg, plan_id=plan)
+        s.add(bad)
+        await s.flush()
+        await s.execute(insert(SeriesPoint), [
+            {"tenant_id": tenant, "contribution_id": bad.id, "metric": "revenue", "date": m,
+             "value": 1.7e308 * (-1) ** i} for i, m in enumerate(months)])
+        await s.commit()
+    assert await recompute_for(ctx, tenant, ["b" * 24, good["_id"]]) >= 2  # the good one still computed
+    got = {c["_id"]: c for c in (await client.get("/api/analytics/segment-contribution")).json()}
+    assert got["b" * 24]["forecast_details"]["revenue"]["model"] == "Unavailable"
+    assert "cannot be forecast" in got["b" * 24]["forecast_details"]["revenue"]["fallback"]
+    assert len(got[good["_id"]]["revenue_forecast_ts_data"]) == 12
+    assert await _sweep(ctx) == 0  # nothing is stale, and the bad series is not retried
+    # a revision written while no consumer runs is caught by the sweep
+    await client.post("/api/analytics/segment-contribution", json=_body(seg, plan, months[-1:], [9000.0]))
+    stale = (await client.get("/api/analytics/segment-contribution")).json()
+    assert {c["_id"]: c for c in stale}[good["_id"]]["forecast_details"]["revenue"]["status"] == "recomputing"
+    assert await _sweep(ctx) >= 1
+    fresh = {c["_id"]: c for c in (await client.get("/api/analytics/segment-contribution")).json()}
+    assert fresh[good["_id"]]["forecast_details"]["revenue"]["status"] == "current"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -18,17 +18,10 @@ from pricewise.core import audit
 from pricewise.core.base import utcnow
 from pricewise.core.errors import Invalid
 from pricewise.core.events import emit
+from pricewise.core.schemas import as_day, iso_day
 from pricewise.core.tenancy import Scope
 
 WIRE_METRICS = {"revenue_ts_data": "revenue", "active_subscriptions": "subscriptions"}
-
-
-def _day(v: date | datetime) -> date:
-    try:
-        return v.astimezone(UTC).date() if isinstance(v, datetime) and v.tzinfo else (
-            v.date() if isinstance(v, datetime) else v)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
-        return date.min
 
 
 async def find_or_create(scope: Scope, product_id: str | None, segment_id: str, plan_id: str) -> Contribution:
@@ -67,7 +60,7 @@ async def save(scope: Scope, data: dict[str, Any]) -> Contribution:
     series: dict[str, list[tuple[date, float]]] = {}
     fields: list[dict[str, str]] = []
     for wire, metric in WIRE_METRICS.items():
-        pts = [(_day(p["date"]), p["value"]) for p in data.get(wire) or []]
+        pts = [(as_day(p["date"]), p["value"]) for p in data.get(wire) or []]
         for err in check_points(pts, metric, today):
             fields.append({"field": f"{wire}.{err.index}", "message": err.message})
         series[metric] = pts
@@ -100,7 +93,7 @@ async def series_of(scope: Scope, ids: list[str]) -> dict[str, dict[str, list[tu
 
 
 def _wire(points: list[tuple[date, float]]) -> list[dict[str, Any]]:
-    return [{"date": f"{d.isoformat()}T00:00:00Z", "value": v} for d, v in points]
+    return [{"date": iso_day(d), "value": v} for d, v in points]
 
 
 def contribution_out(c: Contribution, series: dict[str, list[tuple[date, float]]],

@@ -118,6 +118,21 @@ def optimal_price(current: float, elasticity: float, unit_cost: float | None = N
     return PriceChoice(lo, None, "lower", "no unit cost and elastic demand: revenue grows as price falls")
 
 
+MAX_PRICE_RATIO = 100.0  # a new price beyond 100x (or below 1/100) of the old is outside any model
+
+
 def demand_ratio(new_price: float, old_price: float, elasticity: float) -> float:
     """q(new) / q(old) under constant elasticity."""
-    return float((new_price / old_price) ** elasticity)
+    if new_price <= 0 or old_price <= 0:
+        raise ValueError("prices must be positive")
+    ratio = new_price / old_price
+    if not 1 / MAX_PRICE_RATIO <= ratio <= MAX_PRICE_RATIO:
+        raise ValueError(f"the new price must be within {1 / MAX_PRICE_RATIO:g}x to {MAX_PRICE_RATIO:g}x of the old")
+    return float(math.exp(elasticity * math.log(ratio)))
+
+
+def ratio_interval(new_price: float, old_price: float, e: Elasticity, z: float) -> tuple[float, float]:
+    """The demand ratio at both ends of the elasticity's z-interval, smaller first."""
+    a = demand_ratio(new_price, old_price, e.value - z * e.sd)
+    b = demand_ratio(new_price, old_price, e.value + z * e.sd)
+    return min(a, b), max(a, b)

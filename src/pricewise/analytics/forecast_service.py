@@ -7,19 +7,22 @@ has not moved, and a read can tell a current forecast from one still being recom
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.analytics import forecast as fc
 from pricewise.analytics.models import Contribution, ForecastPoint, StoredForecast
 from pricewise.analytics.series import Monthly, next_month, to_monthly
+from pricewise.core.base import utcnow
 from pricewise.core.db import after_commit
 from pricewise.core.tenancy import Scope
 
@@ -64,9 +67,15 @@ async def recompute(scope: Scope, contribution_id: str, horizon: int) -> list[St
         monthly = to_monthly(pts, metric)
         digest = series_hash(monthly, horizon)
         if row is not None and row.data_hash == digest:
+            row.updated_at = utcnow()  # checked against the series as it is now: current
             continue
         spec = row.spec if row is not None and row.spec else None
-        result = fc.forecast(monthly.values, h=horizon, spec=spec)
+        try:
+            result = fc.forecast(monthly.values, h=horizon, spec=spec)
+        except ValueError as exc:
+            # Kept as a row with the reason (and no points), so the sweep does not retry it until
+            # the series changes again.
+            result = fc.Forecast("Unavailable", [], [], [], [], [], None, fallback=f"cannot be forecast: {exc}")
         if row is None:
             row = scope.add(StoredForecast(contribution_id=contribution.id, metric=metric, model=result.model))
         else:
@@ -76,14 +85,17 @@ async def recompute(scope: Scope, contribution_id: str, horizon: int) -> list[St
             gap = f"{len(monthly.filled)} missing month(s) interpolated"
             note = f"{note}; {gap}" if note else gap
         row.model, row.spec, row.mase = result.model, result.spec, result.mase
-        row.candidates, row.fallback, row.season_length = dict(result.candidates), note, result.season_length
+        # JSON (and PostgreSQL's jsonb) has no infinity: a candidate that failed its backtest is null.
+        row.candidates = {k: (v if math.isfinite(v) else None) for k, v in result.candidates.items()}
+        row.fallback, row.season_length = note, result.season_length
         row.horizon, row.observations, row.data_hash = horizon, len(monthly.values), digest
         await scope.session.flush()
-        months = future_months(monthly.months[-1], horizon)
-        await scope.session.execute(insert(ForecastPoint), [
-            {"tenant_id": scope.tenant_id, "forecast_id": row.id, "date": d, "mean": result.mean[i],
-             "lo80": result.lo80[i], "hi80": result.hi80[i], "lo95": result.lo95[i], "hi95": result.hi95[i]}
-            for i, d in enumerate(months)])
+        months = future_months(monthly.months[-1], len(result.mean))
+        if months:
+            await scope.session.execute(insert(ForecastPoint), [
+                {"tenant_id": scope.tenant_id, "forecast_id": row.id, "date": d, "mean": result.mean[i],
+                 "lo80": result.lo80[i], "hi80": result.hi80[i], "lo95": result.lo95[i], "hi95": result.hi95[i]}
+                for i, d in enumerate(months)])
         written.append(row)
     return written
 
@@ -126,8 +138,8 @@ def schedule(session: AsyncSession, tenant_id: str, contribution_ids: Iterable[s
     async def enqueue() -> None:
         from pricewise.analytics.tasks import recompute_forecasts
 
-        try:
-            recompute_forecasts(tenant_id, ids)
+        try:  # the queue is file or network I/O: off the event loop
+            await asyncio.to_thread(recompute_forecasts, tenant_id, ids)
         except Exception as exc:  # the queue is down: the data is saved, the next change retries
             log.warning("could not queue the forecast recompute (%s)", type(exc).__name__)
 
@@ -135,11 +147,15 @@ def schedule(session: AsyncSession, tenant_id: str, contribution_ids: Iterable[s
 
 
 async def tenants_with_stale(session: AsyncSession) -> list[tuple[str, str]]:
-    """(tenant, contribution) pairs that have series but no forecast: what a sweep catches up on."""
+    """(tenant, contribution) pairs whose series have no forecast, or changed after their forecast
+    was last checked: what a sweep catches up on. Every write of a series bumps the contribution's
+    updated_at; every recompute (even one that finds nothing changed) bumps the forecast's."""
     from pricewise.analytics.models import SeriesPoint
 
     has_points = select(SeriesPoint.contribution_id).distinct()
-    has_forecast = select(StoredForecast.contribution_id)
+    checked = (select(func.min(StoredForecast.updated_at)).where(StoredForecast.contribution_id == Contribution.id)
+               .correlate(Contribution).scalar_subquery())
     stmt = select(Contribution.tenant_id, Contribution.id).where(
-        Contribution.deleted_at.is_(None), Contribution.id.in_(has_points), Contribution.id.not_in(has_forecast))
+        Contribution.deleted_at.is_(None), Contribution.id.in_(has_points),
+        or_(checked.is_(None), checked < Contribution.updated_at))
     return [(t, c) for t, c in (await session.execute(stmt)).all()]

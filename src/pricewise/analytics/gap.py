@@ -64,6 +64,7 @@ class PlanFacts:
     subscriptions: Sequence[float]
     cogs: float | None
     competitor_prices: Sequence[float]
+    last_common: tuple[float, float] | None  # (revenue, subscriptions) of the latest month both have
     churn: float | None
     churn_previous: float | None
     segment_revenue: dict[str, float]
@@ -81,7 +82,7 @@ def _r(x: float | None, n: int = 4) -> float | None:
 
 
 def metrics(f: PlanFacts) -> dict[str, float | str | int | None]:
-    arpu = f.revenue[-1] / f.subscriptions[-1] if f.revenue and f.subscriptions and f.subscriptions[-1] else None
+    arpu = f.last_common[0] / f.last_common[1] if f.last_common and f.last_common[1] else None
     comp = statistics.median(f.competitor_prices) if f.competitor_prices else None
     margin = (f.list_price - f.cogs) / f.list_price if f.cogs is not None and f.list_price > 0 else None
     top = max(f.segment_revenue.items(), key=lambda kv: kv[1]) if f.segment_revenue else None
@@ -110,10 +111,15 @@ def _pct(x: float) -> str:
 
 
 def _f(metric: str, template: str, **figures: float) -> Finding:
-    """A finding whose text shows `figures` (fractions as percentages, with one decimal)."""
-    shown = {k: round(v * 100, 1) if k.endswith("_pct") else round(v, 2) for k, v in figures.items()}
-    return Finding(metric, template.format(**{k: f"{v:.1f}%" if k.endswith("_pct") else f"{v:g}"
-                                              for k, v in shown.items()}), shown)
+    """A finding whose text shows `figures`: `_pct` fractions as percentages, `_pts` as percentage
+    points (one decimal each), the rest as they are."""
+    def scaled(k: str) -> bool:
+        return k.endswith(("_pct", "_pts"))
+
+    shown = {k: round(v * 100, 1) if scaled(k) else round(v, 2) for k, v in figures.items()}
+    text = template.format(**{k: f"{v:.1f}%" if k.endswith("_pct") else (f"{v:.1f}" if scaled(k) else f"{v:g}")
+                              for k, v in shown.items()})
+    return Finding(metric, text, shown)
 
 
 def findings(m: dict[str, float | str | int | None]) -> list[Finding]:
@@ -142,7 +148,8 @@ def findings(m: dict[str, float | str | int | None]) -> list[Finding]:
     if churn is not None and churn > 0.15:
         out.append(_f("churn_rate", "{churn_pct} of customers churned in the last 3 months", churn_pct=churn))
     if trend is not None and trend > 0.02:
-        out.append(_f("churn_trend", "churn rose {rise_pct} points against the 3 months before", rise_pct=trend))
+        out.append(_f("churn_trend", "churn rose {rise_pts} percentage points against the 3 months before",
+                      rise_pts=trend))
     if (h := num("segment_hhi")) is not None and h > 0.5:
         name = str(m.get("top_segment")).replace("{", "{{").replace("}", "}}")
         out.append(_f("segment_hhi", "revenue is concentrated: " + name + " brings "

@@ -32,16 +32,18 @@ async def segment_revenue(scope: Scope, plan_id: str) -> dict[str, float]:
 
 
 async def _usage_vs_revenue(scope: Scope, plan_id: str) -> list[tuple[float, float]]:
-    customers = {c.customer_uid: float(c.monthly_revenue or 0.0) for c in await scope.list(
-        Customer, Customer.plan_id == plan_id, Customer.monthly_revenue.is_not(None))}
-    if not customers:
-        return []
+    on_plan = scope.where(select(Customer.customer_uid).where(
+        Customer.plan_id == plan_id, Customer.deleted_at.is_(None), Customer.monthly_revenue.is_not(None)), Customer)
     since = utcnow().date() - timedelta(days=90)
-    stmt = scope.where(select(UsageRecord.customer_uid, func.sum(UsageRecord.quantity))
-                       .where(UsageRecord.customer_uid.in_(list(customers)), UsageRecord.date >= since)
-                       .group_by(UsageRecord.customer_uid), UsageRecord)
-    usage = {uid: float(q) for uid, q in (await scope.session.execute(stmt)).all()}
-    return [(usage.get(uid, 0.0), rev) for uid, rev in customers.items()] if usage else []
+    used = scope.where(select(UsageRecord.customer_uid, func.sum(UsageRecord.quantity).label("q"))
+                       .where(UsageRecord.customer_uid.in_(on_plan), UsageRecord.date >= since)
+                       .group_by(UsageRecord.customer_uid), UsageRecord).subquery()
+    stmt = scope.where(select(Customer.monthly_revenue, func.coalesce(used.c.q, 0.0))
+                       .outerjoin(used, used.c.customer_uid == Customer.customer_uid)
+                       .where(Customer.plan_id == plan_id, Customer.deleted_at.is_(None),
+                              Customer.monthly_revenue.is_not(None)), Customer)
+    rows = [(float(q), float(rev)) for rev, q in (await scope.session.execute(stmt)).all()]
+    return rows if any(q for q, _ in rows) else []
 
 
 async def plan_metrics(scope: Scope, plan: PricingPlan) -> dict[str, Any]:
@@ -59,7 +61,7 @@ async def plan_metrics(scope: Scope, plan: PricingPlan) -> dict[str, Any]:
     facts = gap.PlanFacts(
         list_price=float(plan.unit_price) * units, revenue=data.revenue.values, subscriptions=data.subscriptions.values,
         cogs=None if plan.cogs_per_unit is None else float(plan.cogs_per_unit) * units,
-        competitor_prices=[p * units for p in competitors],
+        competitor_prices=[p * units for p in competitors], last_common=data.last_common(),
         churn=stats.churn_rate(signups, churns, today),
         churn_previous=stats.churn_rate(signups, churns, today - timedelta(days=91)),
         segment_revenue=await segment_revenue(scope, plan.id),

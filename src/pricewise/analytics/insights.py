@@ -1,6 +1,7 @@
 """Performance insights across a product's plans. Pure: no web, no database.
 
-For each plan p with data, over the last 12 months (R_p: revenue, S_p: latest subscriptions):
+For each plan p with data, over the last 12 months (R_p: revenue; S_p: subscriptions in the latest
+month that has both series, whose revenue is also "last month" below):
 - efficiency_p = (R_p / sum R) / (S_p / sum S): revenue per subscription relative to the product's
   average; 1.23 earns 23% more per subscription than the average plan.
 - valueGap_p = (last month's revenue per subscription / (list price x minimum units) - 1) x 100:
@@ -42,6 +43,8 @@ def score(plans: list[PlanPerf]) -> list[Scored]:
     out: list[Scored] = []
     for p in usable:
         eff = (p.revenue_12m / total_r) / (p.subscriptions / total_s)
+        if not eff > 0:  # a share that underflows to zero: nothing to compare
+            continue
         gap = ((p.last_month_revenue / p.subscriptions) / p.list_price - 1) * 100 if p.list_price > 0 else None
         out.append(Scored(p, eff, gap, p.revenue_12m * (1 / eff - 1) if eff < 1 else 0.0))
     return sorted(out, key=lambda s: s.efficiency)

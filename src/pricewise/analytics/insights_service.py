@@ -24,11 +24,11 @@ async def performance(scope: Scope, product_id: str, segment_id: str | None, pla
     perfs: list[insights.PlanPerf] = []
     for plan in plans:
         data = await pair_data.load(scope, plan, segment_id, product_id)
-        if not data.subscriptions.values or not data.revenue.values:
+        common = data.last_common()
+        if common is None:
             continue
         perfs.append(insights.PlanPerf(plan.id, plan.plan_name, float(plan.unit_price) * max(plan.min_unit_count, 1),
-                                       sum(data.revenue.values[-12:]), data.subscriptions.values[-1],
-                                       data.revenue.values[-1]))
+                                       sum(data.revenue.values[-12:]), common[1], common[0]))
     scored = insights.score(perfs)
     top: dict[str, str] = {}
     for s in scored[-1:]:

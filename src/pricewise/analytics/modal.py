@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pricewise.analytics import stats
 from pricewise.analytics.gap_service import diagnosis_out, latest_for
@@ -74,17 +74,21 @@ async def _recent_signup_plans(scope: Scope, segment_id: str) -> list[str | None
     return list((await scope.session.execute(stmt)).scalars())
 
 
+def _segment_uids(scope: Scope, segment_id: str, *filters: Any) -> Any:
+    """The segment's customer uids as a subquery: a large segment never becomes a bind list."""
+    return scope.where(select(Customer.customer_uid).where(Customer.segment_id == segment_id,
+                                                           Customer.deleted_at.is_(None), *filters), Customer)
+
+
 async def _engagement(scope: Scope, segment_id: str) -> float | None:
-    stmt = scope.where(select(Customer.customer_uid).where(Customer.segment_id == segment_id,
-                                                           Customer.deleted_at.is_(None),
-                                                           Customer.churned_at.is_(None)), Customer)
-    uids = list((await scope.session.execute(stmt)).scalars())
-    if not uids:
+    live = _segment_uids(scope, segment_id, Customer.churned_at.is_(None))
+    total = (await scope.session.execute(select(func.count()).select_from(live.subquery()))).scalar_one()
+    if not total:
         return None
     since = utcnow().date() - timedelta(days=30)
-    active = scope.where(select(UsageRecord.customer_uid).distinct().where(
-        UsageRecord.customer_uid.in_(uids), UsageRecord.date >= since), UsageRecord)
-    return stats.engagement(set((await scope.session.execute(active)).scalars()), uids)
+    active = scope.where(select(func.count(UsageRecord.customer_uid.distinct())).where(
+        UsageRecord.customer_uid.in_(live), UsageRecord.date >= since), UsageRecord)
+    return stats.engagement(int((await scope.session.execute(active)).scalar_one()), int(total))
 
 
 def _plan_data(plan: PricingPlan, link: SegmentPlanLink, series: Series | None, seg_revenue: float | None,
@@ -110,12 +114,11 @@ async def segment_modal(scope: Scope, segment_id: str) -> dict[str, Any]:
     pairs = await _pair_series(scope, segment_id=seg.id)
     revenue = _sum_metric(list(pairs.values()), "revenue")
     subs = _sum_metric(list(pairs.values()), "subscriptions")
-    uids = [r.customer_uid for r in (await scope.session.execute(
-        scope.select(Customer).where(Customer.segment_id == seg.id))).scalars()]
-    usage: list[tuple[date, float]] = []
-    if uids:
-        usage = stats.monthly_totals((r.date, r.quantity) for r in (await scope.session.execute(
-            scope.select(UsageRecord).where(UsageRecord.customer_uid.in_(uids)))).scalars())
+    customers = int((await scope.session.execute(select(func.count()).select_from(
+        _segment_uids(scope, seg.id).subquery()))).scalar_one())
+    usage = stats.monthly_totals((d, float(q)) for d, q in (await scope.session.execute(scope.where(
+        select(UsageRecord.date, UsageRecord.quantity).where(
+            UsageRecord.customer_uid.in_(_segment_uids(scope, seg.id))), UsageRecord))).all())
     links = [x for x in await scope.list(SegmentPlanLink, SegmentPlanLink.segment_id == seg.id) if x.is_active]
     plans = {p.id: p for p in await scope.list(PricingPlan, PricingPlan.id.in_({x.plan_id for x in links}))}
     exp_total = sum(x.percentage or 0 for x in links if x.connection_type == "experimental")
@@ -138,7 +141,7 @@ async def segment_modal(scope: Scope, segment_id: str) -> dict[str, Any]:
         plan_churn = await _churn(scope, Customer.segment_id == seg.id, Customer.plan_id == link.plan_id)
         ab[label] = _plan_data(plans[link.plan_id], link, pairs.get((seg.id, link.plan_id)), seg_rev12,
                                plan_churn, exp_total, stats.conversion(recent, link.plan_id))
-    total_users = subs[-1][1] if subs else (float(len(uids)) if uids else None)
+    total_users = subs[-1][1] if subs else (float(customers) if customers else None)
     last_rev = revenue[-1][1] if revenue else None
     modal = {
         "name": seg.customer_segment_name,

@@ -15,6 +15,7 @@ from pricewise.analytics.models import Contribution, SeriesPoint
 from pricewise.analytics.price_response import Baseline, price_by_month
 from pricewise.analytics.series import Monthly, to_monthly
 from pricewise.catalog.models import PriceChange, PricingPlan
+from pricewise.core.errors import invalid
 from pricewise.core.tenancy import Scope
 
 
@@ -29,6 +30,15 @@ class PairData:
     @property
     def current_price(self) -> float:
         return float(self.plan.unit_price)
+
+    def last_common(self) -> tuple[float, float] | None:
+        """(revenue, subscriptions) of the latest month both series have: per-subscription figures
+        never divide one month's revenue by another month's count."""
+        subs = dict(zip(self.subscriptions.months, self.subscriptions.values, strict=True))
+        for m, rev in zip(reversed(self.revenue.months), reversed(self.revenue.values), strict=True):
+            if m in subs:
+                return rev, subs[m]
+        return None
 
     @property
     def unit_cost(self) -> float | None:
@@ -69,10 +79,12 @@ async def load(scope: Scope, plan: PricingPlan, segment_id: str | None, product_
 
 def baseline(data: PairData, horizon: int) -> Baseline:
     """Forecasts at today's price. Revenue without its own history is subscriptions x price."""
-    subs = fc.forecast(data.subscriptions.values, h=horizon)
-    if data.revenue.values:
-        rev = fc.forecast(data.revenue.values, h=horizon)
-    else:
+    try:
+        subs = fc.forecast(data.subscriptions.values, h=horizon)
+        rev = fc.forecast(data.revenue.values, h=horizon) if data.revenue.values else None
+    except ValueError as exc:
+        raise invalid("pricing_plan", f"the series of plan {data.plan.id} cannot be forecast: {exc}") from None
+    if rev is None:
         p = data.current_price * data.plan.min_unit_count
         rev = fc.Forecast(subs.model, [v * p for v in subs.mean], [v * p for v in subs.lo80],
                           [v * p for v in subs.hi80], [v * p for v in subs.lo95], [v * p for v in subs.hi95],

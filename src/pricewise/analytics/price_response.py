@@ -22,9 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from pricewise.analytics.elasticity import Elasticity, PriceChoice, demand_ratio, estimate, optimal_price
+from pricewise.analytics.elasticity import (
+    Elasticity,
+    PriceChoice,
+    demand_ratio,
+    estimate,
+    optimal_price,
+    ratio_interval,
+)
+from pricewise.analytics.forecast import Z
 
-Z80, Z95 = 1.2816, 1.96
+Z80, Z95 = Z[80], Z[95]
 
 
 @dataclass(frozen=True)
@@ -113,11 +121,7 @@ def respond(quantities: Sequence[float], prices: Sequence[float], months_of_year
     factor = p1 / p0
     ratio = demand_ratio(p1, p0, e.value)
 
-    def ratios(z: float) -> tuple[float, float]:
-        a, b = demand_ratio(p1, p0, e.value - z * e.sd), demand_ratio(p1, p0, e.value + z * e.sd)
-        return min(a, b), max(a, b)
-
-    r80, r95 = ratios(Z80), ratios(Z95)
+    r80, r95 = ratio_interval(p1, p0, e, Z80), ratio_interval(p1, p0, e, Z95)
     revenue = [v * ratio * factor for v in baseline.revenue]
     subs = [v * ratio for v in baseline.subscriptions]
     lo80 = [v * r80[0] * factor for v in baseline.revenue_lo80]

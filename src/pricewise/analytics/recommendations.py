@@ -54,22 +54,28 @@ def facts(r: Response, plan: PricingPlan, segment: CustomerSegment) -> dict[str,
 
 
 def template(f: dict[str, Any], rule: str) -> str:
-    move = ("hold the price at" if f["price_change_pct"] == 0 else
-            ("raise the price to" if f["price_change_pct"] > 0 else "lower the price to"))
+    held = f["price_change_pct"] == 0
     source = {"prior": "a prior assumption (the price never changed in the data)",
               "regression": f"{f['months_of_data']} months of data with {f['price_changes_seen']} price change(s)",
               "regression+prior": f"{f['months_of_data']} months of data with {f['price_changes_seen']} price "
                                   "change(s), combined with a prior"}[f["elasticity_source"]]
-    text = (f"For {f['segment']} on {f['plan']}, {move} {f['recommended_price']} {f['currency']} "
-            f"(from {f['current_price']}, {f['price_change_pct']:+}%). Price elasticity is {f['elasticity']} "
-            f"({f['interval_level']}% range {f['elasticity_low80']} to {f['elasticity_high80']}), from {source}. ")
-    if f["revenue_uplift_pct"] is not None:
-        text += (f"Over {f['horizon_months']} months revenue is expected at {f['expected_revenue']} against "
-                 f"{f['baseline_revenue']} at today's price ({f['revenue_uplift_pct']:+}%). ")
-    if f["margin_uplift_pct"] is not None:
-        text += f"Contribution margin changes by {f['margin_uplift_pct']:+}%. "
-    text += f"Probability that the change improves margin: {f['confidence_pct']}%. Rule: {rule}."
-    return text
+    if held:
+        text = f"For {f['segment']} on {f['plan']}, hold the price at {f['current_price']:.2f} {f['currency']}. "
+    else:
+        move = "raise" if f["price_change_pct"] > 0 else "lower"
+        text = (f"For {f['segment']} on {f['plan']}, {move} the price to {f['recommended_price']:.2f} "
+                f"{f['currency']} (from {f['current_price']:.2f}, {f['price_change_pct']:+.1f}%). ")
+    text += (f"Price elasticity is {f['elasticity']} ({f['interval_level']}% range {f['elasticity_low80']} to "
+             f"{f['elasticity_high80']}), from {source}. ")
+    if f["revenue_uplift_pct"] is not None and not held:
+        text += (f"Over {f['horizon_months']} months revenue is expected at {f['expected_revenue']:.2f} against "
+                 f"{f['baseline_revenue']:.2f} at today's price ({f['revenue_uplift_pct']:+.1f}%). ")
+    elif f["revenue_uplift_pct"] is not None:
+        text += f"Over {f['horizon_months']} months revenue is expected at {f['baseline_revenue']:.2f}. "
+    if f["margin_uplift_pct"] is not None and not held:
+        text += f"Contribution margin changes by {f['margin_uplift_pct']:+.1f}%. "
+        text += f"Probability that the change improves margin: {f['confidence_pct']:.1f}%. "
+    return text + f"Rule: {rule}."
 
 
 async def generate(scope: Scope, llm: LLMClient | None, *, product_id: str | None, segment_id: str,

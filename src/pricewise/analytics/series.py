@@ -1,8 +1,8 @@
 """Time-series checks and monthly resampling. Pure: no web, no database.
 
 Rules (docs/analytics.md):
-- A point needs a finite value; subscriptions are counts (>= 0); no two points of one series may
-  share a date; dates after today (UTC) are refused.
+- A point needs a finite value of magnitude at most 1e15; subscriptions are counts (>= 0); no
+  two points of one series may share a date; dates after today (UTC) are refused.
 - Monthly resampling: revenue is a flow, so the points of a calendar month are summed;
   subscriptions are a stock, so a month takes its last observation. Months missing inside the
   observed range are filled by linear interpolation and reported as filled.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 FLOW_METRICS = frozenset({"revenue"})
+MAX_ABS_VALUE = 1e15  # beyond any real revenue or count; keeps sums and model fits finite
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ def check_points(points: Sequence[tuple[date, float]], metric: str, today: date)
     for i, (d, v) in enumerate(points):
         if not isinstance(v, int | float) or math.isnan(v) or math.isinf(v):
             errors.append(PointError(i, "value must be a finite number"))
+        elif abs(v) > MAX_ABS_VALUE:
+            errors.append(PointError(i, f"value must be at most {MAX_ABS_VALUE:g} in magnitude"))
         elif metric == "subscriptions" and v < 0:
             errors.append(PointError(i, "subscriptions cannot be negative"))
         if d.year < 1900:

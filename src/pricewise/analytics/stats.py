@@ -81,7 +81,5 @@ def conversion(plans_of_recent_signups: Sequence[str | None], plan_id: str) -> f
     return sum(1 for p in plans_of_recent_signups if p == plan_id) / len(plans_of_recent_signups)
 
 
-def engagement(active_uids: set[str], customer_uids: Sequence[str]) -> float | None:
-    if not customer_uids:
-        return None
-    return sum(1 for u in customer_uids if u in active_uids) / len(customer_uids)
+def engagement(active: int, customers: int) -> float | None:
+    return active / customers if customers else None

@@ -29,6 +29,10 @@ async def recompute_for(ctx: Any, tenant_id: str, contribution_ids: list[str]) -
                 rows = await forecast_service.recompute(scope, cid, ctx.settings.forecast_horizon_months)
             except NotFound:  # deleted since the change was queued
                 continue
+            except Exception:  # one contribution's failure must not hold back the others
+                log.exception("forecast recompute failed for contribution %s of tenant %s", cid, tenant_id)
+                await session.rollback()
+                continue
             if rows:
                 emit(session, tenant_id, "revenue_data_updated", {
                     "contribution_id": cid, "forecasts": {r.metric: {"model": r.model, "mase": r.mase}

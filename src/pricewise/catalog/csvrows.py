@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pricewise.analytics.series import MAX_ABS_VALUE
 from pricewise.catalog.csvcells import (
     MAX_CELL,
     Parser,
@@ -164,8 +165,8 @@ def _series(value: Parser) -> Kind:
 
 
 KIND_SPECS: dict[str, Kind] = {
-    "revenue": _series(number(0)),
-    "subscriptions": _series(number(0, integer=True)),
+    "revenue": _series(number(0, MAX_ABS_VALUE)),
+    "subscriptions": _series(number(0, MAX_ABS_VALUE, integer=True)),
     "customers": Kind((CUSTOMER, Col("name", text(200)), SEGMENT, PLAN, PRODUCT,
                        Col("monthly_revenue", number(0)), Col("seats", number(1, 1_000_000_000, integer=True)),
                        Col("signup_date", day), Col("churned_at", day)),

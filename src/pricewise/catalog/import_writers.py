@@ -73,6 +73,11 @@ async def write_series(scope: Scope, metric: str, rows: Rows, tick: Tick) -> lis
         await scope.session.execute(update(SeriesPoint), list(batch))
         done += len(batch)
         tick(done)
+    now = utcnow()  # the series changed: their forecasts are due (see analytics.forecast_service)
+    for chunk in _chunks(ids):
+        await scope.session.execute(update(Contribution).where(Contribution.tenant_id == scope.tenant_id,
+                                                              Contribution.id.in_(chunk))
+                                    .values(updated_at=now).execution_options(synchronize_session=False))
     return ids
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, StringConstraints
 
 
@@ -21,6 +22,27 @@ def _iso_z(dt: datetime | None) -> str | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_day(d: date | None) -> str | None:
+    """A calendar date on the wire, as the client's TimeseriesData expects: midnight UTC with Z."""
+    return None if d is None else f"{d.isoformat()}T00:00:00Z"
+
+
+def as_day(v: date | datetime) -> date:
+    """The UTC calendar day of a date or datetime; out-of-range offsets land on date.min/max."""
+    if isinstance(v, datetime):
+        try:
+            return v.astimezone(UTC).date() if v.tzinfo else v.date()
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-01:00
+            return date.min if v.year == 1 else date.max
+    return v
+
+
+# Route parameters shared by the list and detail routes.
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+PathId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
