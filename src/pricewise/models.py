@@ -1,12 +1,16 @@
 """Every feature's tables, imported so that Base.metadata knows them all (Alembic, export)."""
 
 from pricewise.accounts import models as accounts_models
+from pricewise.alerts import models as alerts_models
 from pricewise.analytics import models as analytics_models
 from pricewise.catalog import models as catalog_models
 from pricewise.core.base import Base
+from pricewise.knowledge import models as knowledge_models
+from pricewise.orchestration import models as orchestration_models
 from pricewise.reports import models as reports_models
 
-__all__ = ["Base", "accounts_models", "analytics_models", "catalog_models", "load_tasks", "reports_models"]
+__all__ = ["Base", "accounts_models", "alerts_models", "analytics_models", "catalog_models", "knowledge_models",
+           "load_tasks", "orchestration_models", "reports_models"]
 
 
 def load_tasks() -> None:

@@ -34,6 +34,8 @@ class SeriesPoint(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("contribution_id", "metric", "date", name="uq_series_point"),
         Index("ix_series_tenant_metric_date", "tenant_id", "metric", "date"),
+        # covering: monthly sums read from the index alone (migration 0005)
+        Index("ix_series_points_cover", "contribution_id", "metric", "date", "value", "tenant_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
