@@ -7,6 +7,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.analytics.market import make_market
 from tests.support import signup
@@ -19,6 +21,14 @@ async def local(make_client):
 
 def _iso(d: date) -> str:
     return f"{d.isoformat()}T00:00:00Z"
+
+
+async def huge_revenue(db_url: str) -> None:
+    """History written before values were capped at 1e15: two segments' 1e308 sum to infinity."""
+    eng = create_async_engine(db_url)
+    async with eng.begin() as conn:
+        await conn.execute(text("UPDATE series_points SET value = 1e308 WHERE metric = 'revenue'"))
+    await eng.dispose()
 
 
 async def _create(client: Any, **body: Any) -> dict[str, Any]:
@@ -315,3 +325,109 @@ async def test_bad_input_is_refused_and_nothing_is_written(local, make_client, m
         r = await client.post("/api/experiments", json={**ok, **patch}, headers=h)
         assert r.status_code == 404, (patch, r.text)
     assert (await local.get(url)).json() == x
+
+
+def _errors(r: Any) -> list[str]:
+    return [f["field"] for f in r.json()["error"]["fields"]]
+
+
+async def test_numbers_and_dates_beyond_any_range_are_422_naming_the_field(local):
+    m = await make_market(local, elasticity=-1.5)  # the baseline price in force last: 36
+    other = await make_market(local, prices=[100.0] * 24, plan_name="Premium", segment_uid="ENT",
+                              product=m.product, seed=5)
+    ok = {"name": "E", "experiment_type": "price_change", "baseline_pricing": m.plan,
+          "experimental_pricing": {"unit_price": 45}}
+    huge = 10 ** 400  # an int no float holds
+    bundle = {"experiment_type": "bundling", "experimental_pricing": {"plan_ids": [m.plan, other.plan],
+                                                                      "bundle_price": 100}}
+    cases = [
+        ({"experimental_pricing": {"unit_price": huge}}, "experimental_pricing.unit_price"),
+        ({"experiment_type": "new_tier", "experimental_pricing": {"plan_name": "T", "unit_price": 40,
+                                                                  "expected_share": huge}},
+         "experimental_pricing.expected_share"),
+        ({**bundle, "experimental_pricing": {**bundle["experimental_pricing"], "bundle_price": huge}},
+         "experimental_pricing.bundle_price"),
+        # beyond 1/100..100 of the baseline price: constant elasticity says nothing there
+        ({"experimental_pricing": {"unit_price": 1e-200}}, "experimental_pricing.unit_price"),
+        ({"experimental_pricing": {"unit_price": 0.35}}, "experimental_pricing.unit_price"),
+        ({"experimental_pricing": {"unit_price": 3601}}, "experimental_pricing.unit_price"),
+        ({"experiment_type": "new_tier", "experimental_pricing": {"plan_name": "T", "unit_price": 1e-200}},
+         "experimental_pricing.unit_price"),
+        ({**bundle, "experimental_pricing": {**bundle["experimental_pricing"], "bundle_price": 1e-200}},
+         "experimental_pricing.bundle_price"),
+        ({**bundle, "experimental_pricing": {**bundle["experimental_pricing"], "bundle_price": 13601}},
+         "experimental_pricing.bundle_price"),
+        # offsets that push the day out of the calendar, and days outside 1900..2200
+        ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date"),
+        ({"end_date": "9999-12-31T23:59:59-01:00"}, "end_date"),
+        ({"start_date": "1899-12-31"}, "start_date"),
+        ({"end_date": "2201-01-01"}, "end_date"),
+    ]
+    for patch, field in cases:
+        r = await local.post("/api/experiments", content=json.dumps({**ok, **patch}),
+                             headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and field in _errors(r), (patch, r.text)
+    assert (await local.get("/api/experiments")).json() == []
+    # the edges of the range are fine, and give finite figures
+    for price in (0.36, 3600):
+        x = await _create(local, **{**{k: v for k, v in ok.items() if k != "name"},
+                                    "experimental_pricing": {"unit_price": price}})
+        assert x["predicted_impact"]["available"] is True, x["predicted_impact"]
+    x = await _create(local, **{k: v for k, v in ok.items() if k != "name"})
+    url = f"/api/experiments/{x['_id']}"
+    for body, field in [({"experimental_pricing": {"unit_price": 1e-200}}, "experimental_pricing.unit_price"),
+                        ({"experimental_pricing": {"unit_price": huge}}, "experimental_pricing.unit_price"),
+                        ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date"),
+                        ({"end_date": "9999-12-31T23:59:59-01:00"}, "end_date")]:
+        r = await local.put(url, content=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and field in _errors(r), (body, r.text)
+    assert (await local.get(url)).json() == x
+
+
+async def test_a_price_out_of_range_of_a_later_baseline_makes_the_prediction_unavailable(local):
+    # The plan lists at 10 today; its data (loaded after the experiment was drafted) were sold at 1.
+    months = [date(2024, m, 1) for m in range(1, 13)]
+    product = (await local.post("/product/create", json={"name": "P"})).json()["_id"]
+    seg = (await local.post("/customer-segment/create", json={"product": product, "customer_segment_name": "S",
+                                                              "customer_segment_uid": "S"})).json()["_id"]
+    plan = (await local.post("/pricing-plan/create", json={"product": product, "plan_name": "Basic",
+                                                           "unit_price": 10})).json()["_id"]
+    r = await local.post("/pricing-plan/price-history", json={"id": plan, "unit_price": 1,
+                                                              "effective_at": _iso(months[0])})
+    assert r.status_code == 200, r.text
+    x = await _create(local, experiment_type="price_change", baseline_pricing=plan,
+                      experimental_pricing={"unit_price": 500})  # 50x today's list price: accepted
+    assert x["predicted_impact"]["available"] is False and "no subscription history" in x["predicted_impact"]["reason"]
+    r = await local.post("/api/analytics/segment-contribution", json={
+        "product": product, "customer_segment": seg, "pricing_plan": plan,
+        "active_subscriptions": [{"date": _iso(m), "value": 100 + i} for i, m in enumerate(months)]})
+    assert r.status_code == 200, r.text
+    # an edit predicts the stale draft again: 500x the price in force in the data is out of range
+    r = await local.put(f"/api/experiments/{x['_id']}", json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    p = r.json()["predicted_impact"]
+    assert p["available"] is False and "experimental_pricing.unit_price" in p["reason"] and "100x" in p["reason"]
+
+
+async def test_a_history_that_cannot_be_forecast_makes_the_prediction_unavailable(local, db_url):
+    m = await make_market(local, elasticity=-1.5)
+    # a second segment on the same plan: the plan's revenue is the sum of both
+    seg = (await local.post("/customer-segment/create", json={"product": m.product, "customer_segment_name": "E",
+                                                              "customer_segment_uid": "E"})).json()["_id"]
+    r = await local.post("/api/analytics/segment-contribution", json={
+        "product": m.product, "customer_segment": seg, "pricing_plan": m.plan,
+        "active_subscriptions": [{"date": _iso(d), "value": 10} for d in m.months],
+        "revenue_ts_data": [{"date": _iso(d), "value": 400} for d in m.months]})
+    assert r.status_code == 200, r.text
+    await huge_revenue(db_url)
+    x = await _create(local, experiment_type="price_change", baseline_pricing=m.plan,
+                      experimental_pricing={"unit_price": 40})
+    p = x["predicted_impact"]
+    assert p["available"] is False and "Pro" in p["reason"] and "revenue history cannot be forecast" in p["reason"]
+    # a running experiment's results over the same history: said, not a failure
+    run = await _create(local, experiment_type="price_change", baseline_pricing=m.plan, status="running",
+                        start_date=m.months[-3].isoformat(), experimental_pricing={"unit_price": 40})
+    r = await local.post(f"/api/experiments/{run['_id']}/results")
+    assert r.status_code == 200, r.text
+    assert r.json()["actual_results"]["status"] == "unavailable"
+    assert "out of range" in r.json()["actual_results"]["message"]

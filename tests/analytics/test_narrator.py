@@ -121,3 +121,46 @@ def test_facts_are_flattened_recursively_including_numeric_strings():
     facts = {"a": {"b": [{"c": 7.25}], "d": ("x", "$1,999")}, "flag": True}
     assert numbers_match("7.25 and $1,999", facts)
     assert not numbers_match("1 and 7.25", facts)  # True is not the number 1
+
+
+async def test_a_reply_that_cites_no_figure_is_not_a_narrative(openai_stub):
+    openai_stub.script(Reply.chat("ok"))
+    got = await narrate(make_llm(openai_stub), kind="recommendation", facts=FACTS, template=TEMPLATE)
+    assert got.source == "template" and got.text == TEMPLATE
+    assert got.note == "the LLM narrative cited none of the computed figures; template used"
+    # the template's own constants alone cite no fact either
+    openai_stub.script(Reply.chat("An 80% interval applies."))
+    got = await narrate(make_llm(openai_stub), kind="forecast", facts={"next_value": 1250.0},
+                        template="Revenue is forecast at 1,250; the 80% interval is shown.")
+    assert got.source == "template" and "none of the computed figures" in (got.note or "")
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("Revenue reached $27,000", True),       # 26,994.01 rounded to thousands, like "$27k"
+    ("Revenue reached $27k", True),
+    ("Revenue reached $26,990", False),      # one trailing zero is not a rounding to thousands
+    ("Revenue reached $28,000", False),
+    ("Revenue reached $30,000", True),       # four zeros: rounded to ten thousands
+    ("Revenue reached $100,000", False),
+])
+def test_trailing_zeros_are_the_precision_shown(text, ok):
+    assert numbers_match(text, {"revenue": 26994.01}) is ok
+
+
+def test_iso_dates_in_the_facts_are_not_figures():
+    facts = {"data_through": "2026-11-24", "month": "2026-11", "at": "2026-11-24T00:00:00Z", "revenue": 500.0}
+    for invented in ("24 customers churned", "2026 new seats", "11 plans", "revenue of 500 from 2026"):
+        assert not numbers_match(invented, facts), invented
+    # the dates themselves may be restated as written, and other dates are still checked
+    assert numbers_match("Revenue was 500 through 2026-11-24.", facts)
+    assert numbers_match("Revenue was 500 in 2026-11", facts)
+    assert not numbers_match("Revenue was 500 through 2026-12-24", facts)
+
+
+async def test_an_llm_slower_than_the_budget_gives_the_template(openai_stub):
+    openai_stub.script(Reply.chat("Revenue grows 8.3%.", delay=3.0))
+    llm = LLMClient(base_url=openai_stub.base_url, api_key="sk-test-good-key-1234", model="gpt-test",
+                    timeout=30.0, retries=0)
+    got = await narrate(llm, kind="forecast", facts=FACTS, template=TEMPLATE, budget_seconds=0.2)
+    assert got.source == "template" and got.text == TEMPLATE
+    assert got.note == "the LLM did not answer within 0.2s; template used"

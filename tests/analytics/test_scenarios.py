@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.analytics.market import make_market
+from tests.analytics.market import make_market, months_back
 from tests.support import signup
 
 
@@ -127,3 +130,58 @@ async def test_scenario_bad_input(local, make_client, mailbox):
     listed = await client.get("/api/scenarios", params={"product_id": m.product}, headers=h)
     assert listed.status_code == 200 and listed.json() == []
     assert (await local.get(f"/api/scenarios/{mine['_id']}")).json() == mine
+
+
+def _iso(d: date) -> str:
+    return f"{d.isoformat()}T00:00:00Z"
+
+
+async def test_without_revenue_the_baseline_is_subscriptions_at_the_price_in_force(local):
+    # Listed at 50 since today; every month of data was sold at 40. The scenarios and the
+    # experiments both price the baseline at 40, the price in force in the last month of data.
+    months = months_back(24)
+    product = (await local.post("/product/create", json={"name": "P"})).json()["_id"]
+    seg = (await local.post("/customer-segment/create", json={"product": product, "customer_segment_name": "S",
+                                                              "customer_segment_uid": "S"})).json()["_id"]
+    plan = (await local.post("/pricing-plan/create", json={"product": product, "plan_name": "Basic",
+                                                           "unit_price": 50})).json()["_id"]
+    r = await local.post("/pricing-plan/price-history", json={"id": plan, "unit_price": 40,
+                                                              "effective_at": _iso(months[0])})
+    assert r.status_code == 200, r.text
+    r = await local.post("/api/analytics/segment-contribution", json={
+        "product": product, "customer_segment": seg, "pricing_plan": plan,
+        "active_subscriptions": [{"date": _iso(m), "value": 100 + 2 * i + (i % 3)} for i, m in enumerate(months)]})
+    assert r.status_code == 200, r.text
+    assert (await local.get("/pricing-plan/read", params={"id": plan})).json()["unit_price"] == 50
+    s = (await local.post("/api/scenarios/compare", json={"product": product})).json()["scenarios"]["realistic"]
+    for rev, subs in zip(_values(s["projections"]), _values(s["subscriptions_projections"]), strict=True):
+        assert rev == pytest.approx(subs * 40)
+    x = await local.post("/api/experiments", json={"name": "E", "experiment_type": "price_change",
+                                                   "baseline_pricing": plan,
+                                                   "experimental_pricing": {"unit_price": 44}})
+    p = x.json()["predicted_impact"]
+    assert p["baseline_price"] == 40
+    for row in p["projection"]:
+        assert row["baseline_revenue"] == pytest.approx(row["baseline_subscriptions"] * 40)
+
+
+async def test_a_history_that_cannot_be_forecast_is_422_naming_the_product(local, db_url):
+    m = await make_market(local, elasticity=-1.5)
+    seg = (await local.post("/customer-segment/create", json={"product": m.product, "customer_segment_name": "E",
+                                                              "customer_segment_uid": "E"})).json()["_id"]
+    r = await local.post("/api/analytics/segment-contribution", json={
+        "product": m.product, "customer_segment": seg, "pricing_plan": m.plan,
+        "revenue_ts_data": [{"date": _iso(d), "value": 400} for d in m.months]})
+    assert r.status_code == 200, r.text
+    # history written before values were capped at 1e15: the two segments' 1e308 sum to infinity
+    eng = create_async_engine(db_url)
+    async with eng.begin() as conn:
+        await conn.execute(text("UPDATE series_points SET value = 1e308 WHERE metric = 'revenue'"))
+    await eng.dispose()
+    for path, body in [("/api/scenarios/compare", {"product": m.product}),
+                       ("/api/scenarios", {"name": "S", "product": m.product, "scenario_type": "realistic"})]:
+        r = await local.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        [err] = r.json()["error"]["fields"]
+        assert err["field"] == "product" and "Pro" in err["message"] and "revenue" in err["message"], r.text
+    assert (await local.get("/api/scenarios")).json() == []

@@ -83,6 +83,9 @@ async def test_crud_round_trip(ws):
     assert [x["_id"] for x in listed.json()] == [second["_id"], first["_id"]]  # newest first
     page = await client.get(PATH, params={"limit": 1, "offset": 1})
     assert [x["_id"] for x in page.json()] == [first["_id"]] and page.headers["X-Total-Count"] == "2"
+    for bad in ({"limit": 1001}, {"limit": 0}, {"offset": -1}):  # the shared list bounds
+        r = await client.get(PATH, params=bad)
+        assert r.status_code == 422 and next(iter(bad)) in r.text, (bad, r.text)
     by_uid = (await client.get(PATH, params={"customer_uid": "customer_456"})).json()
     assert [x["_id"] for x in by_uid] == [second["_id"]]
     by_seg = (await client.get(PATH, params={"segment_id": ids["segment"]})).json()
@@ -319,7 +322,13 @@ async def test_llm_writes_the_reasoning_and_the_numbers_stay_the_models(make_cli
                                openai_base_url=openai_stub.base_url)
     prod = await _ok(client, "/product/create", {"name": "Reportly", "features_description_summary": FEATURES})
     ids = {"product": prod["_id"]}
+    # the model's score, asked first without an LLM answer worth keeping (no figure cited: refused)
     openai_stub.chat_reply = "The task matches the documented reporting features, so satisfaction should be high."
+    bare = await _predict(client, ids, MATCHING)
+    assert bare["prediction"]["method"] == "model" and "none of the computed figures" in bare["prediction"]["note"]
+    score = bare["prediction"]["score"]
+    openai_stub.chat_reply = (f"The task matches the documented reporting features, so satisfaction should be "
+                              f"high: {score:.1f} out of 10.")
     prose = await _predict(client, ids, MATCHING, save=True)
     assert prose["method"] == "model+llm" and prose["prediction"]["method"] == "model+llm"
     assert prose["predicted_customer_satisfaction_response_reasoning"] == openai_stub.chat_reply

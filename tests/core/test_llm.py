@@ -4,6 +4,7 @@ Enterprise) and token usage recorded per tenant in its own transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -85,6 +86,17 @@ async def test_a_long_retry_after_fails_at_once_instead_of_waiting(openai_stub):
         await llm.chat(ASK, purpose="greeting")
     assert err.value.status == 429 and "retry after 120s" in str(err.value)
     assert len(openai_stub.posts) == 1
+
+
+@pytest.mark.parametrize("header", [{"Retry-After": "nan"}, {"Retry-After": "inf"}, {"Retry-After": "-5"},
+                                    {"retry-after-ms": "nan", "Retry-After": "0"}])
+async def test_a_nonsense_retry_after_is_ignored_and_the_call_retried(openai_stub, header):
+    # asyncio.sleep(nan) never returns: the header must count as absent and the backoff apply
+    openai_stub.script(Reply(429, {"error": {"message": "slow down"}}, headers=header), Reply.chat("made it"))
+    llm, _ = make_llm(openai_stub, retries=1)
+    async with asyncio.timeout(30):  # a guard against the hang, not a measurement
+        assert (await llm.chat(ASK, purpose="greeting")).text == "made it"
+    assert len(openai_stub.posts) == 2
 
 
 async def test_a_slow_server_times_out_each_attempt(openai_stub):

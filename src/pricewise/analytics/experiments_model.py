@@ -2,9 +2,9 @@
 Pure: no web, no database.
 
 An experiment is a sum of parts. A part carries a share s of one plan's baseline (its forecasts
-at today's price p0, `scenarios.Paths`) to a new price p1. Under constant-elasticity demand
-q = A p^e (e.g. Hanssens, Parsons & Schultz, "Market Response Models", 2001), the demand ratio is
-r = (p1 / p0)^e and, month by month,
+at p0, the list price in force in its last month of data, `scenarios.Paths`) to a new price p1.
+Under constant-elasticity demand q = A p^e (e.g. Hanssens, Parsons & Schultz, "Market Response
+Models", 2001), the demand ratio is r = (p1 / p0)^e and, month by month,
     subscriptions = s x baseline subscriptions x r
     revenue       = s x baseline revenue x r x p1 / p0
     margin        = revenue x (p1 - c) / p1        (c the unit cost; 0 when unknown)
@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pricewise.analytics.elasticity import Elasticity, demand_ratio
-from pricewise.analytics.scenarios import Paths, ratio_interval
+from pricewise.analytics.elasticity import Elasticity, demand_ratio, ratio_interval
+from pricewise.analytics.forecast import Z
+from pricewise.analytics.scenarios import Paths
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Part:
     def ratios(self) -> tuple[float, float, float]:
         if abs(self.new_price - self.old_price) < 1e-12:
             return 1.0, 1.0, 1.0
-        lo, hi = ratio_interval(self.new_price, self.old_price, self.elasticity)
+        lo, hi = ratio_interval(self.new_price, self.old_price, self.elasticity, Z[80])
         return demand_ratio(self.new_price, self.old_price, self.elasticity.value), lo, hi
 
 
@@ -169,11 +170,11 @@ def impact(parts: Sequence[Part]) -> Impact:
     return Impact(list(months), paths, rev, subs, margin, t_rev, t_subs, base_rev, base_subs, base_margin)
 
 
-def _metric_rows(predicted: Sequence[Mapping[str, Any]], actual: Mapping[str, float], metric: str
+def _metric_rows(predicted: Sequence[Mapping[str, Any]], actual: Mapping[date, float], metric: str
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for p in predicted:
-        a = actual.get(p["date"])
+        a = actual.get(date.fromisoformat(p["date"][:10]))
         if a is None:
             continue
         mean, lo, hi = p[metric], p[f"{metric}_lower80"], p[f"{metric}_upper80"]
@@ -188,9 +189,9 @@ def _metric_rows(predicted: Sequence[Mapping[str, Any]], actual: Mapping[str, fl
     return rows, summary
 
 
-def compare(predicted: Sequence[Mapping[str, Any]], revenue: Mapping[str, float],
-            subscriptions: Mapping[str, float]) -> dict[str, Any]:
-    """Actuals by ISO month (the predicted rows' `date`) against the predicted path and its 80% band.
+def compare(predicted: Sequence[Mapping[str, Any]], revenue: Mapping[date, float],
+            subscriptions: Mapping[date, float]) -> dict[str, Any]:
+    """Actuals by month against the predicted path (rows with an ISO `date`) and its 80% band.
     Summaries: totals over the compared months, MAPE, and the share of months within the band."""
     rev_rows, rev = _metric_rows(predicted, revenue, "revenue")
     sub_rows, subs = _metric_rows(predicted, subscriptions, "subscriptions")

@@ -4,31 +4,34 @@ predict (analytics.experiments_model) and, once running, the actual data against
 The prediction is made as of the start: from the data before the start month (all data while no
 start date is set), over a window beginning at the start month. It is recomputed when the
 pricing, the baseline plan, the target segments or the start date change, and kept otherwise, so
-later data are compared with what was predicted, not with a refit."""
+later data are compared with what was predicted, not with a refit.
+
+A new price must be within 1/100..100 times the baseline price (422 naming the field); a model that
+cannot answer (a history that cannot be forecast, figures out of range) gives a prediction marked
+unavailable with the reason, never an error."""
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pricewise.analytics import experiments_model as em
 from pricewise.analytics import scenarios_service as ss
-from pricewise.analytics.elasticity import Elasticity
+from pricewise.analytics.elasticity import MAX_PRICE_RATIO, Elasticity
+from pricewise.analytics.forecast import Z
 from pricewise.analytics.models import PricingExperiment
 from pricewise.analytics.pair_data import PairData
-from pricewise.analytics.scenarios import months_between
+from pricewise.analytics.scenarios import Paths, months_between
 from pricewise.analytics.series import month_start, next_month
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product
 from pricewise.core.base import utcnow
 from pricewise.core.errors import Conflict, invalid
 from pricewise.core.events import emit
-from pricewise.core.schemas import _iso_z, _no_controls
+from pricewise.core.schemas import _iso_z, _no_controls, as_day, iso_day
 from pricewise.core.tenancy import Scope
 
-TYPES = ("price_change", "new_tier", "bundling")
-STATUSES = ("draft", "running", "completed", "cancelled")
 NEXT = {"draft": {"running", "cancelled"}, "running": {"completed", "cancelled"}, "completed": set(),
         "cancelled": set()}
 KEYS = {"price_change": {"unit_price"}, "new_tier": {"plan_name", "unit_price", "expected_share"},
@@ -43,10 +46,14 @@ def _conflict(field: str, message: str) -> Conflict:
     return Conflict(f"{field}: {message}", fields=[{"field": field, "message": message}])
 
 
-def to_day(v: date | datetime | None) -> date | None:
-    if v is None or (isinstance(v, date) and not isinstance(v, datetime)):
-        return v
-    return v.astimezone(UTC).date() if v.tzinfo else v.date()
+def to_day(field: str, v: date | datetime | None) -> date | None:
+    """The UTC day of a wire date; 422 naming the field outside 1900..2200."""
+    if v is None:
+        return None
+    d = as_day(v)
+    if not 1900 <= d.year <= 2200:
+        raise invalid(field, "must fall between the years 1900 and 2200")
+    return d
 
 
 # ---- validation ----
@@ -59,11 +66,17 @@ def _number(raw: dict[str, Any], key: str, *, required: bool, lo: float, hi: flo
         if required:
             raise invalid(field, "is required for this experiment type")
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         raise invalid(field, "must be a finite number")
-    if v < lo or (lo_open and v == lo) or v > hi or (hi_open and v == hi):
+    try:
+        x = float(v)  # an int of 400 digits is beyond any float
+    except (OverflowError, ValueError, TypeError):
+        raise invalid(field, "must be a finite number") from None
+    if not math.isfinite(x):
+        raise invalid(field, "must be a finite number")
+    if x < lo or (lo_open and x == lo) or x > hi or (hi_open and x == hi):
         raise invalid(field, f"must be {'>' if lo_open else '>='} {lo:g} and {'<' if hi_open else '<='} {hi:g}")
-    return float(v)
+    return x
 
 
 async def check_pricing(scope: Scope, kind: str, raw: dict[str, Any], baseline_id: str) -> dict[str, Any]:
@@ -134,7 +147,7 @@ def _check_dates(start: date | None, end: date | None) -> None:
 # ---- prediction ----
 
 def _elasticity_out(e: Elasticity) -> dict[str, Any]:
-    lo, hi = e.interval()
+    lo, hi = e.interval(Z[80])
     return {"value": e.value, "sd": e.sd, "source": e.source, "n": e.n, "price_changes": e.price_changes,
             "interval80": [lo, hi]}
 
@@ -152,6 +165,33 @@ def _unavailable(reason: str) -> dict[str, Any]:
     return {"available": False, "reason": reason, "computed_at": _iso_z(utcnow())}
 
 
+def _finite(v: Any) -> bool:
+    """Whether every number in a JSON-like structure is finite (JSON has no inf or NaN)."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, dict):
+        return all(_finite(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return all(_finite(x) for x in v)
+    return True
+
+
+OUT_OF_RANGE = "the figures are too large to represent: the history holds values out of range"
+
+
+def _price_range(kind: str, pricing: dict[str, Any], p0: list[float]) -> tuple[str, str] | None:
+    """(field, message) when the new price is outside 1/100..100 of the baseline price: beyond
+    that, constant elasticity says nothing (and the demand ratio overflows)."""
+    if kind == "bundling":
+        field, new, old, what = ("experimental_pricing.bundle_price", pricing["bundle_price"], sum(p0),
+                                 "the sum of the bundled plans' list prices")
+    else:
+        field, new, old, what = "experimental_pricing.unit_price", pricing["unit_price"], p0[0], "the baseline price"
+    if old <= 0 or 1 / MAX_PRICE_RATIO <= new / old <= MAX_PRICE_RATIO:
+        return None
+    return field, f"must be within {1 / MAX_PRICE_RATIO:g}x to {MAX_PRICE_RATIO:g}x of {what} ({old:g})"
+
+
 def _band(t: tuple[float, float, float]) -> dict[str, float]:
     return {"value": t[0], "lower80": t[1], "upper80": t[2]}
 
@@ -159,7 +199,7 @@ def _band(t: tuple[float, float, float]) -> dict[str, float]:
 def _rows(months: list[date], rev: em.Band, subs: em.Band, base: em.Impact | None = None) -> list[dict[str, Any]]:
     out = []
     for i, m in enumerate(months):
-        row = {"date": ss.iso_month(m), "revenue": rev.mean[i], "revenue_lower80": rev.lo[i],
+        row = {"date": iso_day(m), "revenue": rev.mean[i], "revenue_lower80": rev.lo[i],
                "revenue_upper80": rev.hi[i], "subscriptions": subs.mean[i], "subscriptions_lower80": subs.lo[i],
                "subscriptions_upper80": subs.hi[i]}
         if base is not None:
@@ -170,27 +210,38 @@ def _rows(months: list[date], rev: em.Band, subs: em.Band, base: em.Impact | Non
 
 
 async def predict(scope: Scope, kind: str, plan_id: str, pricing: dict[str, Any], segments: list[str],
-                  start: date | None, horizon: int) -> dict[str, Any]:
+                  start: date | None, horizon: int, *, strict: bool = True) -> dict[str, Any]:
+    """`strict`: the pricing is being set now, so a price out of range is the request's error (422);
+    otherwise (a new start date) the prediction says why it is unavailable."""
     cutoff = month_start(start) if start else None
     plan_ids = pricing["plan_ids"] if kind == "bundling" else [plan_id]
     plans = [await scope.get(PricingPlan, i, label="pricing plan") for i in plan_ids]
     data: list[PairData] = [await ss.plan_series(scope, p, segments or None, None, cutoff) for p in plans]
+    # p0: the list price in force in the last month of data (today's list price without data).
+    p0 = [d.prices[-1] if d.prices else float(p.unit_price) for p, d in zip(plans, data, strict=True)]
+    problem = _price_range(kind, pricing, p0)
+    if problem and strict:
+        raise invalid(*problem)
+    if problem:
+        return _unavailable(f"{problem[0]} {problem[1]}")
     before = f" before the start month {cutoff.isoformat()}" if cutoff else ""
     missing = [p.plan_name for p, d in zip(plans, data, strict=True) if not d.subscriptions.values]
     if missing:
         return _unavailable(f"no subscription history{before} for {', '.join(missing)}"
                             + (" in the target segments" if segments else "")
                             + ": load /api/analytics/segment-contribution data first")
-    free = [p.plan_name for p, d in zip(plans, data, strict=True) if d.prices[-1] <= 0]
+    free = [p.plan_name for p, price in zip(plans, p0, strict=True) if price <= 0]
     if free:
         return _unavailable(f"{', '.join(free)} is free (price 0): a price response needs a positive price")
     lasts = [m for d in data if (m := ss.last_month(d)) is not None]
     first = cutoff or next_month(max(lasts))
     if months_between(min(lasts), first) - 1 > MAX_GAP:
         return _unavailable(f"the data end more than {MAX_GAP} months before the start")
-    paths = [ss.paths_of(d, first, horizon) for d in data]
-    els = [ss.elasticity_of(d) for d in data]
-    p0 = [d.prices[-1] for d in data]
+    try:
+        paths = [_paths(p, d, first, horizon) for p, d in zip(plans, data, strict=True)]
+        els = [ss.elasticity_of(d) for d in data]
+    except ValueError as exc:
+        return _unavailable(str(exc))
     costs = [None if p.cogs_per_unit is None else float(p.cogs_per_unit) for p in plans]
     assumptions = ["demand follows q = A * p^e (constant elasticity) around the current price"]
     assumptions += [_elasticity_text(p.plan_name, e) for p, e in zip(plans, els, strict=True)]
@@ -228,7 +279,10 @@ async def predict(scope: Scope, kind: str, plan_id: str, pricing: dict[str, Any]
         if stated is not None and abs(stated - implied) > 0.005:
             assumptions.append(f"the stated discount {stated:.1%} differs from the implied {implied:.1%}: the "
                                "bundle price decides")
-    imp = em.impact(parts)
+    try:
+        imp = em.impact(parts)
+    except ValueError as exc:
+        return _unavailable(f"the model cannot predict this experiment: {exc}")
     assumptions.append("each plan's baseline is its own forecast at its current price (model chosen by backtest), "
                        f"made from data through {max(lasts).isoformat()}")
     assumptions.append("data of the target segments only" if segments else "data of all the plan's segments")
@@ -256,13 +310,13 @@ async def predict(scope: Scope, kind: str, plan_id: str, pricing: dict[str, Any]
     sources = {e.source for e in els}
     elasticity = _elasticity_out(els[0]) if len(els) == 1 else {
         "value": e_value, "sd": e_sd, "source": sources.pop() if len(sources) == 1 else "mixed",
-        "interval80": [e_value - 1.2816 * e_sd, e_value + 1.2816 * e_sd],
+        "interval80": [e_value - Z[80] * e_sd, e_value + Z[80] * e_sd],
         "basis": "baseline-revenue-weighted average of the bundled plans' elasticities (each plan uses its own)"}
     n = len(imp.months)
-    return {
+    out = {
         "available": True, "computed_at": _iso_z(utcnow()),
         "method": "constant-elasticity demand applied to each plan's baseline forecast",
-        "data_through": ss.iso_month(max(lasts)), "window_start": ss.iso_month(first), "horizon_months": n,
+        "data_through": iso_day(max(lasts)), "window_start": iso_day(first), "horizon_months": n,
         **extra, "elasticity": elasticity, "parts": part_out,
         "baseline": {"revenue": sum(imp.baseline_revenue), "subscriptions": sum(imp.baseline_subscriptions) / n,
                      "margin": sum(imp.baseline_margin)},
@@ -274,6 +328,14 @@ async def predict(scope: Scope, kind: str, plan_id: str, pricing: dict[str, Any]
                     "projection": _rows(imp.months, imp.tracked_revenue, imp.tracked_subscriptions)},
         "assumptions": assumptions,
     }
+    return out if _finite(out) else _unavailable(OUT_OF_RANGE)
+
+
+def _paths(plan: PricingPlan, data: PairData, first: date, horizon: int) -> Paths:
+    try:
+        return ss.paths_of(data, first, horizon)
+    except ValueError as exc:
+        raise ValueError(f"{plan.plan_name}: {exc}") from None
 
 
 # ---- actual results ----
@@ -282,13 +344,12 @@ async def _actuals(scope: Scope, x: PricingExperiment) -> dict[str, Any]:
     assert x.start_date is not None
     start = month_start(x.start_date)
     end = month_start(x.end_date) if x.end_date else None
-    out: dict[str, Any] = {"computed_at": _iso_z(utcnow()), "since": ss.iso_month(start),
-                           "until": ss.iso_month(end) if end else None}
+    out: dict[str, Any] = {"computed_at": _iso_z(utcnow()), "since": iso_day(start), "until": iso_day(end)}
     pred = x.predicted_impact or {}
     tracked = pred.get("tracked") if pred.get("available") else None
     plan_ids = tracked["plans"] if tracked else [x.baseline_plan_id]
     plans = [await scope.get(PricingPlan, i, include_deleted=True, label="pricing plan") for i in plan_ids]
-    per_metric: dict[str, dict[str, float]] = {}
+    per_metric: dict[str, dict[date, float]] = {}
     for metric in ("revenue", "subscriptions"):
         series: list[dict[date, float]] = []
         for p in plans:
@@ -297,25 +358,29 @@ async def _actuals(scope: Scope, x: PricingExperiment) -> dict[str, Any]:
             series.append({k: v for k, v in zip(m.months, m.values, strict=True)
                            if k >= start and (end is None or k <= end)})
         common = set.intersection(*(set(s) for s in series)) if series else set()
-        per_metric[metric] = {ss.iso_month(k): sum(s[k] for s in series) for k in sorted(common)}
+        per_metric[metric] = {k: sum(s[k] for s in series) for k in sorted(common)}
     out["plans"] = plan_ids
+    base = dict(out)
     if not per_metric["revenue"] and not per_metric["subscriptions"]:
         return {**out, "status": "no_data", "message": f"no revenue or subscription data since the start "
                 f"({start.isoformat()}) for the tracked plan(s) yet"}
-    actual = [{"date": d, "revenue": per_metric["revenue"].get(d), "subscriptions": per_metric["subscriptions"].get(d)}
+    actual = [{"date": iso_day(d), "revenue": per_metric["revenue"].get(d),
+               "subscriptions": per_metric["subscriptions"].get(d)}
               for d in sorted(set(per_metric["revenue"]) | set(per_metric["subscriptions"]))]
     if tracked is None:
-        return {**out, "status": "no_prediction", "actual": actual,
+        out |= {"status": "no_prediction", "actual": actual,
                 "message": "no predicted impact to compare with: " + str(pred.get("reason", "none was computed"))}
-    cmp = em.compare(tracked["projection"], per_metric["revenue"], per_metric["subscriptions"])
-    window = {r["date"] for r in tracked["projection"]}
-    beyond = [a["date"] for a in actual if a["date"] not in window]
-    out |= {"status": "compared" if cmp["months"] else "outside_window", **cmp}
-    if beyond:
-        out["note"] = f"{len(beyond)} month(s) of data fall outside the predicted window and are not compared"
-    if x.experiment_type == "new_tier":
-        out["scope"] = "the baseline plan, predicted to keep the share that does not move to the new tier"
-    return out
+    else:
+        cmp = em.compare(tracked["projection"], per_metric["revenue"], per_metric["subscriptions"])
+        window = {r["date"] for r in tracked["projection"]}
+        beyond = [a["date"] for a in actual if a["date"] not in window]
+        out |= {"status": "compared" if cmp["months"] else "outside_window", **cmp}
+        if beyond:
+            out["note"] = f"{len(beyond)} month(s) of data fall outside the predicted window and are not compared"
+        if x.experiment_type == "new_tier":
+            out["scope"] = "the baseline plan, predicted to keep the share that does not move to the new tier"
+    # Sums of out-of-range history overflow; JSON (and the database's JSON column) has no inf.
+    return out if _finite(out) else {**base, "status": "unavailable", "message": OUT_OF_RANGE}
 
 
 # ---- CRUD ----
@@ -325,7 +390,7 @@ async def create(scope: Scope, data: dict[str, Any], horizon: int) -> PricingExp
     product_id = await _check_refs(scope, data.get("product"), data["baseline_pricing"], segments)
     kind = data["experiment_type"]
     pricing = await check_pricing(scope, kind, data["experimental_pricing"], data["baseline_pricing"])
-    start, end = to_day(data.get("start_date")), to_day(data.get("end_date"))
+    start, end = to_day("start_date", data.get("start_date")), to_day("end_date", data.get("end_date"))
     status = data.get("status") or "draft"
     if status == "running" and start is None:
         start = utcnow().date()
@@ -350,7 +415,7 @@ async def update(scope: Scope, experiment_id: str, changes: dict[str, Any], hori
         changes["target_segments"] = list(dict.fromkeys(changes["target_segments"] or []))
     for key in ("start_date", "end_date"):
         if key in changes:
-            changes[key] = to_day(changes[key])
+            changes[key] = to_day(key, changes[key])
     # A client may echo the whole entity back: only values that differ count as changes.
     current = {"experiment_type": x.experiment_type, "baseline_pricing": x.baseline_plan_id,
                "experimental_pricing": x.experimental_pricing, "target_segments": list(x.target_segments),
@@ -394,7 +459,8 @@ async def update(scope: Scope, experiment_id: str, changes: dict[str, Any], hori
     x.experiment_type, x.baseline_plan_id, x.target_segments = kind, plan_id, segments
     x.experimental_pricing, x.start_date, x.end_date = pricing, start, end
     if pricing_changed or restart:
-        x.predicted_impact = await predict(scope, kind, plan_id, pricing, segments, start, horizon)
+        x.predicted_impact = await predict(scope, kind, plan_id, pricing, segments, start, horizon,
+                                           strict=pricing_changed)
     moved = status != x.status
     x.status = status
     if moved and status == "completed":
@@ -430,16 +496,12 @@ async def listing(scope: Scope, product_id: str | None, status: str | None, limi
     return list(rows), await scope.count(PricingExperiment, *filters)
 
 
-def _day_out(d: date | None) -> str | None:
-    return None if d is None else f"{d.isoformat()}T00:00:00Z"
-
-
 def experiment_out(x: PricingExperiment) -> dict[str, Any]:
     return {
         "_id": x.id, "name": x.name, "product": x.product_id, "experiment_type": x.experiment_type,
         "hypothesis": x.hypothesis, "target_segments": list(x.target_segments),
         "baseline_pricing": x.baseline_plan_id, "experimental_pricing": x.experimental_pricing,
         "predicted_impact": x.predicted_impact, "actual_results": x.actual_results, "status": x.status,
-        "start_date": _day_out(x.start_date), "end_date": _day_out(x.end_date), "created_by": x.created_by,
+        "start_date": iso_day(x.start_date), "end_date": iso_day(x.end_date), "created_by": x.created_by,
         "created_at": _iso_z(x.created_at), "updated_at": _iso_z(x.updated_at),
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from pricewise.accounts.deps import ScopeDep, Writer
@@ -16,13 +16,10 @@ from pricewise.analytics import scenarios_service as ss
 from pricewise.analytics.models import PricingExperiment, Scenario
 from pricewise.catalog.schemas import Id, UiIn
 from pricewise.core.context import CtxDep
-from pricewise.core.schemas import Name, Text
+from pricewise.core.schemas import Limit, Name, Offset, PathId, Text
 
 router = APIRouter(tags=["experiments and scenarios"])
 
-PathId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex id")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 ExperimentType = Literal["price_change", "new_tier", "bundling"]
 Status = Literal["draft", "running", "completed", "cancelled"]
 ScenarioType = Literal["optimistic", "realistic", "pessimistic"]

@@ -19,15 +19,15 @@ correlation), which is wider than independence would give: conservative.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from pricewise.analytics import forecast as fc
-from pricewise.analytics.elasticity import PRIOR_MEAN, PRIOR_SD, Elasticity, demand_ratio
+from pricewise.analytics.elasticity import PRIOR_MEAN, PRIOR_SD, Elasticity, demand_ratio, ratio_interval
 from pricewise.analytics.series import next_month
 
-Z80 = 1.2816
 KINDS = ("optimistic", "realistic", "pessimistic")
 PRIOR = Elasticity(PRIOR_MEAN, PRIOR_SD, "prior", 0, 0)
 
@@ -59,6 +59,13 @@ class Paths:
     notes: list[str] = field(default_factory=list)
 
 
+def _forecast(metric: str, values: Sequence[float], h: int) -> fc.Forecast:
+    try:
+        return fc.forecast(values, h)
+    except ValueError as exc:  # e.g. values so large that their sums are no longer finite
+        raise ValueError(f"its {metric} history cannot be forecast: {exc}") from None
+
+
 def baseline_paths(subscriptions: Sequence[float], revenue: Sequence[float], last: date, first: date,
                    horizon: int, unit_revenue: float) -> Paths:
     """Forecasts from the month after `last` (the last month of data) through the window
@@ -67,10 +74,10 @@ def baseline_paths(subscriptions: Sequence[float], revenue: Sequence[float], las
     if gap < 0:
         raise ValueError("the window must start after the last month of data")
     h = gap + horizon
-    subs = fc.forecast(subscriptions, h) if subscriptions else None
+    subs = _forecast("subscriptions", subscriptions, h) if subscriptions else None
     notes: list[str] = []
     if revenue:
-        rev = fc.forecast(revenue, h)
+        rev = _forecast("revenue", revenue, h)
         model, mean, lo, hi = rev.model, rev.mean, rev.lo80, rev.hi80
         if rev.fallback:
             notes.append(f"revenue forecast: {rev.fallback}")
@@ -87,12 +94,6 @@ def baseline_paths(subscriptions: Sequence[float], revenue: Sequence[float], las
     return Paths(window(first, horizon), mean[k], lo[k], hi[k],
                  None if subs is None else subs.mean[k], None if subs is None else subs.lo80[k],
                  None if subs is None else subs.hi80[k], model, notes)
-
-
-def ratio_interval(new: float, old: float, e: Elasticity, z: float = Z80) -> tuple[float, float]:
-    """The demand ratio at both ends of the elasticity's interval, smaller first."""
-    a, b = demand_ratio(new, old, e.value - z * e.sd), demand_ratio(new, old, e.value + z * e.sd)
-    return min(a, b), max(a, b)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def _ratio(kind: str, a: Assumptions, e: Elasticity) -> float:
     new = 1.0 + a.price_change
     if kind == "realistic":
         return demand_ratio(new, 1.0, e.value)
-    lo, hi = ratio_interval(new, 1.0, e)
+    lo, hi = ratio_interval(new, 1.0, e, fc.Z[80])
     return hi if kind == "optimistic" else lo
 
 
@@ -168,6 +169,8 @@ def project(plans: Sequence[PlanInput], kind: str, a: Assumptions) -> Projection
             subs_total = [x + y for x, y in zip(subs_total or [0.0] * len(months), subs, strict=True)]
         total = [x + y for x, y in zip(total, rev, strict=True)]
         out.append(PlanProjection(p.plan_id, p.name, r, rev, subs))
+    if not all(math.isfinite(v) for v in [*total, *(subs_total or [])]):
+        raise ValueError("the projection is too large to represent: the history holds values out of range")
     return Projection(kind, list(months), total, subs_total, out)
 
 

@@ -19,12 +19,8 @@ from pricewise.analytics.series import Monthly, next_month
 from pricewise.catalog.models import PricingPlan, Product
 from pricewise.core.errors import invalid
 from pricewise.core.events import emit
-from pricewise.core.schemas import _iso_z
+from pricewise.core.schemas import _iso_z, iso_day
 from pricewise.core.tenancy import Scope
-
-
-def iso_month(d: date) -> str:
-    return f"{d.isoformat()}T00:00:00Z"
 
 
 def _sum(series: list[Monthly], before: date | None) -> Monthly:
@@ -63,10 +59,14 @@ def elasticity_of(data: PairData) -> Elasticity:
 
 
 def paths_of(data: PairData, first: date, horizon: int) -> sc.Paths:
+    """Raises ValueError when a series cannot be forecast (the message says which)."""
     last = last_month(data)
     if last is None:
         raise ValueError("no data")
-    unit = data.current_price * max(data.plan.min_unit_count, 1)
+    # Without revenue history: subscriptions x the list price in force in the last month of data,
+    # the experiments' p0 too (a later change of the plan's price is not in the data yet).
+    price = data.prices[-1] if data.prices else data.current_price
+    unit = price * max(data.plan.min_unit_count, 1)
     return sc.baseline_paths(data.subscriptions.values, data.revenue.values, last, first, horizon, unit)
 
 
@@ -95,8 +95,13 @@ async def plan_inputs(scope: Scope, product_id: str, horizon: int) -> tuple[list
         raise invalid("product", "none of its pricing plans has revenue or subscription history: load "
                       "/api/analytics/segment-contribution data first")
     first = next_month(max(d for _, data in pairs if (d := last_month(data)) is not None))
-    inputs = [sc.PlanInput(plan.id, plan.plan_name, paths_of(data, first, horizon), elasticity_of(data))
-              for plan, data in pairs]
+    inputs = []
+    for plan, data in pairs:
+        try:
+            paths = paths_of(data, first, horizon)
+        except ValueError as exc:
+            raise invalid("product", f"pricing plan {plan.plan_name} ({plan.id}): {exc}") from None
+        inputs.append(sc.PlanInput(plan.id, plan.plan_name, paths, elasticity_of(data)))
     without = [p.name for p in inputs if p.paths.subscriptions is None]
     notes = [f"{', '.join(without)}: no subscription history, so revenue only"] if without else []
     return inputs, notes
@@ -105,15 +110,22 @@ async def plan_inputs(scope: Scope, product_id: str, horizon: int) -> tuple[list
 def _projection_out(p: sc.Projection) -> dict[str, Any]:
     subs = p.subscriptions
     return {
-        "projections": [{"date": iso_month(m), "value": v} for m, v in zip(p.months, p.revenue, strict=True)],
+        "projections": [{"date": iso_day(m), "value": v} for m, v in zip(p.months, p.revenue, strict=True)],
         "subscriptions_projections": [] if subs is None else [
-            {"date": iso_month(m), "value": v} for m, v in zip(p.months, subs, strict=True)],
+            {"date": iso_day(m), "value": v} for m, v in zip(p.months, subs, strict=True)],
         "totals": {"revenue": p.revenue_total, "months": len(p.months),
                    "subscriptions_end": None if subs is None else subs[-1],
                    "subscriptions_average": None if subs is None else sum(subs) / len(subs)},
         "plans": [{"plan_id": x.plan_id, "plan_name": x.name, "demand_ratio": x.ratio,
                    "revenue": sum(x.revenue)} for x in p.plans],
     }
+
+
+def _project(inputs: list[sc.PlanInput], kind: str, a: sc.Assumptions) -> sc.Projection:
+    try:
+        return sc.project(inputs, kind, a)
+    except ValueError as exc:
+        raise invalid("product", str(exc)) from None
 
 
 def _assumptions(raw: dict[str, Any] | None, default_horizon: int) -> tuple[sc.Assumptions, dict[str, Any]]:
@@ -128,12 +140,12 @@ def _assumptions(raw: dict[str, Any] | None, default_horizon: int) -> tuple[sc.A
 async def create(scope: Scope, data: dict[str, Any], default_horizon: int) -> Scenario:
     a, wire = _assumptions(data.get("assumptions"), default_horizon)
     inputs, notes = await plan_inputs(scope, data["product"], wire["horizon"])
-    p = sc.project(inputs, data["scenario_type"], a)
+    p = _project(inputs, data["scenario_type"], a)
     out = _projection_out(p)
     row = scope.add(Scenario(
         name=data["name"], product_id=data["product"], scenario_type=data["scenario_type"],
         assumptions={**wire, "notes": notes + sc.assumption_notes(a, inputs), "plans": out["plans"]},
-        projections=[{"date": iso_month(m), "value": v, "subscriptions": None if p.subscriptions is None
+        projections=[{"date": iso_day(m), "value": v, "subscriptions": None if p.subscriptions is None
                       else p.subscriptions[i]} for i, (m, v) in enumerate(zip(p.months, p.revenue, strict=True))],
         created_by=scope.principal.actor))
     await scope.session.flush()
@@ -147,7 +159,7 @@ async def compare(scope: Scope, product_id: str, raw: dict[str, Any] | None, def
     a, wire = _assumptions(raw, default_horizon)
     inputs, notes = await plan_inputs(scope, product_id, wire["horizon"])
     return {"product": product_id, "assumptions": wire, "notes": notes + sc.assumption_notes(a, inputs),
-            "scenarios": {kind: _projection_out(sc.project(inputs, kind, a)) for kind in sc.KINDS}}
+            "scenarios": {kind: _projection_out(_project(inputs, kind, a)) for kind in sc.KINDS}}
 
 
 def scenario_out(s: Scenario) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator, Field, StringConstraints
 
 from pricewise.accounts.deps import AILimit, ScopeDep, Writer
@@ -13,16 +13,13 @@ from pricewise.analytics import usage_service as svc
 from pricewise.analytics.models import UsageAnalysis
 from pricewise.catalog.schemas import Id, UiIn
 from pricewise.core.context import CtxDep
-from pricewise.core.schemas import Name, Text, _no_controls
+from pricewise.core.schemas import Limit, Name, Offset, PathId, Text, _no_controls
 
 router = APIRouter(tags=["usage-analysis"])
 
 Score = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 Task = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
                  AfterValidator(_no_controls)]
-PathId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex id")]
-Limit = Annotated[int, Query(ge=1, le=5000)]
-Offset = Annotated[int, Query(ge=0)]
 Filter = Annotated[str | None, Query(max_length=200)]
 
 

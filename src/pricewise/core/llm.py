@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,19 +60,26 @@ class _Retryable(Exception):
         self.reason, self.status, self.retry_after = reason, status, retry_after
 
 
+def _seconds(value: float) -> float | None:
+    # "nan" and "inf" parse as floats; asyncio.sleep(nan) never returns. Nonsense means no header.
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the server asked us to wait: retry-after-ms, Retry-After seconds or HTTP date."""
+    """Seconds the server asked us to wait: retry-after-ms, Retry-After seconds or HTTP date.
+    A value that is not a finite, non-negative number counts as absent."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            if (wait := _seconds(float(ms) / 1000)) is not None:
+                return wait
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
