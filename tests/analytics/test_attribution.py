@@ -64,3 +64,40 @@ def test_resolve_range_rules():
     assert resolve_range("ytd", latest) == (date(2025, 1, 1), date(2025, 12, 1))
     assert resolve_range("12m", latest) == (date(2025, 1, 1), date(2025, 12, 1))
     assert resolve_range(None, None) is None
+
+
+async def test_attribution_users_are_the_last_observation_of_the_last_month_with_revenue(ws):
+    seg = (await ws.post("/customer-segment/create", json={
+        "customer_segment_name": "Startup", "customer_segment_uid": "startup"})).json()["_id"]
+    plan = (await ws.post("/pricing-plan/create", json={"plan_name": "Team", "unit_price": 5})).json()["_id"]
+    # Subscriptions are counted a month ahead of the revenue: July has no revenue yet.
+    r = await ws.post("/api/analytics/segment-contribution", json={
+        "customer_segment": seg, "pricing_plan": plan,
+        "revenue_ts_data": [{"date": f"2025-{m:02d}-28", "value": 1000} for m in range(1, 7)],
+        "active_subscriptions": [{"date": "2025-05-31", "value": 40}, {"date": "2025-06-10", "value": 50},
+                                 {"date": "2025-06-28", "value": 55}, {"date": "2025-07-15", "value": 70}]})
+    assert r.status_code == 200, r.text
+    body = (await ws.get("/api/analytics/revenue-attribution", params={"timeRange": "all"})).json()
+    item = next(i for i in body["items"] if i["segment"] == "Startup")
+    assert item["revenue"] == 6000 and item["users"] == 55 and item["avgRevenue"] == round(6000 / 55, 2)
+    # Within a range the users are those of its last month with data.
+    spring = (await ws.get("/api/analytics/revenue-attribution",
+                           params={"start": "2025-01-01", "end": "2025-05-31"})).json()
+    assert next(i for i in spring["items"] if i["segment"] == "Startup")["users"] == 40
+
+
+async def test_attribution_of_a_product_counts_only_its_own_subscriptions(ws):
+    seg = (await ws.post("/customer-segment/create", json={
+        "customer_segment_name": "Agency", "customer_segment_uid": "agency"})).json()["_id"]
+    plan = (await ws.post("/pricing-plan/create", json={"plan_name": "Studio", "unit_price": 5})).json()["_id"]
+    products = [(await ws.post("/product/create", json={"name": n})).json()["_id"] for n in ("Web", "Mobile")]
+    for product, users in zip(products, (10, 99), strict=True):
+        r = await ws.post("/api/analytics/segment-contribution", json={
+            "product": product, "customer_segment": seg, "pricing_plan": plan,
+            "revenue_ts_data": [{"date": "2025-03-01", "value": 500}],
+            "active_subscriptions": [{"date": f"2025-03-{15 if users == 10 else 20}", "value": users}]})
+        assert r.status_code == 200, r.text
+    web = (await ws.get("/api/analytics/revenue-attribution", params={"product_id": products[0]})).json()
+    assert [(i["segment"], i["revenue"], i["users"]) for i in web["items"]] == [("Agency", 500, 10)]
+    both = (await ws.get("/api/analytics/revenue-attribution", params={"timeRange": "all"})).json()
+    assert next(i for i in both["items"] if i["segment"] == "Agency")["users"] == 99  # the pair's last observation
