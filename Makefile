@@ -27,6 +27,8 @@ test: lint
 
 bench: install
 	$(PY) bench/api_overhead.py
+	$(PY) bench/forecast_accuracy.py
+	$(PY) bench/attribution_scale.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,9 +17,10 @@ The tenant rate limit is set to 100,000,000 a minute so that it is counted but n
 The load comes from `wrk` (with a Lua script reporting the percentiles) when it is installed,
 otherwise from a small asyncio HTTP/1.1 keep-alive client run in a separate process. Besides
 req/s and latency the table gives the server's CPU time per request (all its threads, from
-/proc), which moves much less than req/s when other work shares the machine.
+/proc), which moves much less than req/s when other work shares the machine. With --repeat N
+the targets are measured N times in turn and each column is the median over the rounds.
 
-    python bench/api_overhead.py [--duration 10] [--connections 32] [--database-url URL]
+    python bench/api_overhead.py [--duration 10] [--connections 32] [--repeat 3] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,6 +272,19 @@ def create_tenant(env: dict[str, str]) -> str:
     return out.stdout.split("api key (shown once):", 1)[1].strip().split()[0]
 
 
+def median_result(rs: list[Result]) -> Result:
+    """Each column's median over the rounds (one round: that round)."""
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    cpus = [r.cpu_us for r in rs if r.cpu_us is not None]
+    seconds = med([r.seconds for r in rs])
+    return Result(requests=round(med([r.rps for r in rs]) * seconds), seconds=seconds,
+                  p50=med([r.p50 for r in rs]), p95=med([r.p95 for r in rs]), p99=med([r.p99 for r in rs]),
+                  max=max(r.max for r in rs), errors=sum(r.errors for r in rs),
+                  bad_status=sum(r.bad_status for r in rs), cpu_us=med(cpus) if cpus else None)
+
+
 def fmt_row(label: str, r: Result, base: Result) -> list[str]:
     share = f"{r.rps / base.rps:.0%}" if base.rps else "-"
     cpu = f"{r.cpu_us:,.0f}" if r.cpu_us is not None else "-"
@@ -285,6 +300,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per target (default 10)")
     ap.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each target")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds over all targets; the table gives each column's median (default 1)")
     ap.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     ap.add_argument("--redis-url", help="rate-limit counters on Redis instead of process memory")
     ap.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2-core machines)")
@@ -380,24 +397,27 @@ def main() -> int:
             targets.append(("(ref) bare FastAPI /health", servers[1], "/health", {}))
         targets += [("(b) pricewise /health", pw, "/health", {}),
                     ("(c) pricewise /api-keys + X-API-Key", pw, "/api-keys", auth)]
-        results: list[Result] = []
-        for label, server, path, headers in targets:
-            url = server.base + path
-            console.print(f"{label}: {args.warmup:g} s warm-up, {args.duration:g} s at "
-                          f"{args.connections} connections ({impl})")
-            for seconds, keep in ((args.warmup, False), (args.duration, True)):
-                if seconds <= 0:
-                    continue
-                cpu_before = cpu_seconds(server.proc.pid)
-                if impl == "wrk":
-                    r = run_wrk(url, headers, seconds, args.connections, args.threads, lua)
-                else:
-                    r = run_python(url, headers, seconds, args.connections)
-                cpu_after = cpu_seconds(server.proc.pid)
-                if cpu_before is not None and cpu_after is not None and r.requests:
-                    r.cpu_us = (cpu_after - cpu_before) / r.requests * 1e6
-                if keep:
-                    results.append(r)
+        runs: list[list[Result]] = [[] for _ in targets]
+        for round_ in range(args.repeat):  # rounds interleave the targets: load drifts hit them all
+            for i, (label, server, path, headers) in enumerate(targets):
+                url = server.base + path
+                console.print(f"{label}: {args.warmup:g} s warm-up, {args.duration:g} s at "
+                              f"{args.connections} connections ({impl})"
+                              + (f", round {round_ + 1}/{args.repeat}" if args.repeat > 1 else ""))
+                for seconds, keep in ((args.warmup, False), (args.duration, True)):
+                    if seconds <= 0:
+                        continue
+                    cpu_before = cpu_seconds(server.proc.pid)
+                    if impl == "wrk":
+                        r = run_wrk(url, headers, seconds, args.connections, args.threads, lua)
+                    else:
+                        r = run_python(url, headers, seconds, args.connections)
+                    cpu_after = cpu_seconds(server.proc.pid)
+                    if cpu_before is not None and cpu_after is not None and r.requests:
+                        r.cpu_us = (cpu_after - cpu_before) / r.requests * 1e6
+                    if keep:
+                        runs[i].append(r)
+        results = [median_result(rs) for rs in runs]
         status, _ = http("GET", pw.base + "/api-keys", auth)
         if status != 200:
             raise RuntimeError(f"after the run GET /api-keys answered {status} (rate limit?)")
@@ -411,8 +431,9 @@ def main() -> int:
 
     a, b, c = results[0], results[-2], results[-1]
     info = machine()
-    table = Table(title=f"API overhead: {args.connections} connections, {args.duration:g} s per target, "
-                        f"one uvicorn process per server")
+    rounds = f", median of {args.repeat} rounds" if args.repeat > 1 else ""
+    table = Table(title=f"API overhead: {args.connections} connections, {args.duration:g} s per target"
+                        f"{rounds}, one uvicorn process per server")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "target" else "right")
     rows = [fmt_row(t[0], r, a) for t, r in zip(targets, results, strict=True)]

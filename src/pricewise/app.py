@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
+from pricewise.alerts.router import router as alerts_router
 from pricewise.analytics.ai_router import router as ai_router
 from pricewise.analytics.plans_router import router as plans_router
 from pricewise.analytics.router import router as analytics_router
@@ -27,7 +28,10 @@ from pricewise.core.context import AppContext, CtxDep
 from pricewise.core.db import commit
 from pricewise.core.middleware import RequestContext
 from pricewise.core.tenancy import Principal
+from pricewise.knowledge.router import router as knowledge_router
 from pricewise.models import load_tasks
+from pricewise.orchestration.router import router as orchestration_router
+from pricewise.orchestration.ws import router as ws_router
 from pricewise.reports.router import router as reports_router
 from pricewise.settings import Settings, SettingsError, get_settings, is_loopback
 
@@ -97,6 +101,10 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(ai_router)
     app.include_router(plans_router)
     app.include_router(usage_router)
+    app.include_router(alerts_router)
+    app.include_router(orchestration_router)
+    app.include_router(knowledge_router)
+    app.include_router(ws_router)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

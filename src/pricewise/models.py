@@ -16,4 +16,8 @@ __all__ = ["Base", "accounts_models", "alerts_models", "analytics_models", "cata
 def load_tasks() -> None:
     """Import every feature's tasks module so huey's registry knows all jobs."""
     from pricewise.accounts import tasks as accounts_tasks  # noqa: F401
+    from pricewise.alerts import tasks as alerts_tasks  # noqa: F401
     from pricewise.analytics import tasks as analytics_tasks  # noqa: F401
+    from pricewise.knowledge import tasks as knowledge_tasks  # noqa: F401
+    from pricewise.orchestration import tasks as orchestration_tasks  # noqa: F401
+    from pricewise.reports import tasks as reports_tasks  # noqa: F401

@@ -47,15 +47,31 @@ class Settings(BaseSettings):
     mail_from: str = "pricewise@localhost"
     max_file_size_mb: int = spec("MAX_FILE_SIZE_MB", 50, ge=1, le=2048)
     max_body_kb: int = Field(default=1024, ge=1, le=1024 * 1024)
+    # Outbound fetches of documentation (core/fetch.py). Private, loopback and link-local targets
+    # are refused unless allowed; "host:port" entries of fetch_allow_hosts are allowed whatever
+    # they resolve to (on-premises documentation, tests).
+    fetch_allow_private: bool = False
+    fetch_allow_hosts: str = ""
+    fetch_timeout_seconds: float = Field(default=20, gt=0, le=600)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     rate_limit_requests_per_minute: int = spec("RATE_LIMIT_REQUESTS_PER_MINUTE", 100, ge=1)
     rate_limit_ai_requests_per_minute: int = spec("RATE_LIMIT_AI_REQUESTS_PER_MINUTE", 20, ge=1)
-    orchestration_timeout_minutes: int = spec("ORCHESTRATION_TIMEOUT_MINUTES", 30, ge=1)
-    max_concurrent_orchestrations: int = spec("MAX_CONCURRENT_ORCHESTRATIONS", 5, ge=1)
+    orchestration_timeout_minutes: float = spec("ORCHESTRATION_TIMEOUT_MINUTES", 30, gt=0, le=7 * 24 * 60)
+    max_concurrent_orchestrations: int = spec("MAX_CONCURRENT_ORCHESTRATIONS", 5, ge=1)  # per tenant
+    max_concurrent_orchestrations_total: int = Field(default=50, ge=1)  # over all tenants
+    orchestration_max_attempts: int = Field(default=3, ge=1, le=20)  # per step, the first run included
+    orchestration_retry_seconds: float = Field(default=2.0, gt=0, le=3600)  # doubled at each retry
+    orchestration_lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    orchestration_workflow_modules: str = ""  # comma-separated modules that register more workflows
     frontend_url: str = spec("FRONTEND_URL", "http://localhost:3000")
     ws_cors_origins: str = spec("WS_CORS_ORIGINS", "http://localhost:3000")
+    ws_heartbeat_seconds: float = Field(default=20, gt=0, le=3600)  # /ws ping period; idle after 3
+    ws_queue_size: int = Field(default=256, ge=1, le=100_000)  # events buffered per /ws socket
     public_url: str = "http://127.0.0.1:5000"
     forecast_horizon_months: int = Field(default=12, ge=1, le=60)
     price_guardrail: float = Field(default=0.30, gt=0, lt=1)  # recommended prices stay within +/- this
+    alert_churn_min_customers: int = Field(default=5, ge=1)  # a churn spike needs at least this many churns
+    alert_daily_digest_hour: int = Field(default=7, ge=0, le=23)  # UTC hour of the daily alert digests
     tenant_retention_days: int = Field(default=90, ge=1)
     api_key_rotation_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
     log_level: str = "INFO"
@@ -103,6 +119,19 @@ class Settings(BaseSettings):
         origins = {o.strip().rstrip("/") for o in self.ws_cors_origins.split(",") if o.strip()}
         origins.add(self.frontend_url.rstrip("/"))
         return sorted(origins)
+
+    @field_validator("fetch_allow_hosts")
+    @classmethod
+    def _host_ports(cls, v: str) -> str:
+        for entry in filter(None, (e.strip() for e in v.split(","))):
+            host, sep, port = entry.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"entries must be host:port, got {entry!r}")
+        return v
+
+    @property
+    def fetch_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.fetch_allow_hosts.split(",") if e.strip())
 
     @property
     def max_body_bytes(self) -> int:

@@ -28,11 +28,19 @@ PUBLIC = {
 }
 # Routes with a writing method that a viewer may call: reads sent as POST, or calls that change
 # nothing of the tenant's data.
-VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search"), ("POST", "/api/scenarios/compare")}
+VIEWER_MAY_WRITE = {("POST", "/auth/resend-verification"), ("POST", "/search"), ("POST", "/api/scenarios/compare"),
+                    # each user's own notification preferences
+                    ("POST", "/api/notification-preferences"),
+                    ("DELETE", "/api/notification-preferences/{preference_id}")}
+VIEWER_MAY_WRITE |= {("POST", "/api/knowledge/search")}
 # Path parameter -> the kind of object it names (a key of what `makers` below returns).
 ID_PARAMS = {"key_id": "api_key", "user_id": "user", "segment_id": "segment", "plan_id": "plan",
              "link_id": "link", "import_id": "data_import", "analysis_id": "usage_analysis",
-             "experiment_id": "experiment", "scenario_id": "scenario"}
+             "experiment_id": "experiment", "scenario_id": "scenario", "alert_id": "alert",
+             "preference_id": "notification_preference"}
+ID_PARAMS |= {"document_id": "document"}
+ID_PARAMS |= {"report_id": "generated_report", "schedule_id": "scheduled_report"}
+ID_PARAMS |= {"invocation_id": "run"}
 # Path parameters that name a kind of thing rather than an object, with a valid value.
 FIXED_PARAMS = {"kind": "revenue"}
 # A valid request body for routes whose body has required fields or must not be empty.
@@ -141,9 +149,48 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
         return str((await ok("POST", "/api/scenarios", {"name": "S", "product": product,
                                                         "scenario_type": "realistic"}))["_id"])
 
+    async def generated_report() -> str:  # completed by its job's body: no consumer runs here
+        from pricewise.reports.tasks import generate
+
+        made = await ok("POST", "/api/reports/generate", {"template_id": "revenue_report"})
+        await generate(client.app.state.ctx, acct.tenant_id, made["report_id"])
+        return str(made["report_id"])
+
+    async def scheduled_report() -> str:
+        return str((await ok("POST", "/scheduled-reporting/create", {
+            "name": "R", "schedule_type": "daily", "sections": [{"id": "s", "name": "S", "prompt": "p"}]}))["_id"])
+
+    makers_of_reports = {"generated_report": generated_report, "scheduled_report": scheduled_report}
+
+    async def document() -> str:  # an upload waiting for its job: no consumer runs here
+        product = (await ok("POST", "/product/create", {"name": "D"}))["_id"]
+        r = await client.post("/api/knowledge/upload", data={"product_id": product}, headers=acct.bearer,
+                              files={"file": ("notes.md", b"# Notes\n\nSome text.\n", "text/markdown")})
+        assert r.status_code == 201, r.text
+        return str(r.json()["_id"])
+
+    makers_of_reports["document"] = document
+
+    async def alert() -> str:  # a price change beyond +/-50% raises a price_anomaly alert
+        await ok("PUT", "/pricing-plan/update", {"id": await plan(), "unit_price": 149.0})
+        r = await client.get("/api/alerts", params={"limit": 1}, headers=acct.bearer)
+        return str(r.json()[0]["_id"])
+
+    async def notification_preference() -> str:  # one per user and product: a new product each time
+        product = (await ok("POST", "/product/create", {"name": "N"}))["_id"]
+        return str((await ok("POST", "/api/notification-preferences", {"product": product}))["_id"])
+
+    makers_of_reports |= {"alert": alert, "notification_preference": notification_preference}
+
+    async def run() -> str:  # an analysis run, started (no consumer runs here)
+        product = (await ok("POST", "/product/create", {"name": "R"}))["_id"]
+        made = await ok("POST", "/orchestration", {"workflow_type": "revenue_forecast", "product_id": product})
+        return str(made["invocation_id"])
+
+    makers_of_reports["run"] = run
     return {"api_key": api_key, "user": user, "segment": segment, "plan": plan, "link": link,
             "data_import": data_import, "usage_analysis": usage_analysis, "experiment": experiment,
-            "scenario": scenario}
+            "scenario": scenario, **makers_of_reports}
 
 
 @dataclass

@@ -47,6 +47,8 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, str, dict[str, Any]]]] = {
     ("POST", "/scheduled-reporting/pause"): [("body", "id", "report", {})],
     ("POST", "/scheduled-reporting/resume"): [("body", "id", "report", {})],
     ("DELETE", "/scheduled-reporting/delete"): [("body", "id", "report", {})],
+    ("POST", "/api/reports/generate"): [("body", "product_id", "product", {"name": "r",
+                                                                         "sections": [{"name": "S", "prompt": "p"}]})],
     ("POST", "/api/analytics/segment-contribution"): [
         ("body", "customer_segment", "segment", {"pricing_plan": "$plan"}),
         ("body", "pricing_plan", "plan", {"customer_segment": "$segment"}),
@@ -60,6 +62,9 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, str, dict[str, Any]]]] = {
     ("POST", "/api/ai-analysis/gap-diagnosis"): [("body", "pricing_model", "plan", {})],
     ("GET", "/api/analytics/performance-insights"): [("query", "product_id", "product", {})],
     ("POST", "/imports/{kind}"): [],  # multipart; its data_source_id is covered in test_imports
+    ("POST", "/api/knowledge/documents"): [("body", "product_id", "product", {"url": "http://127.0.0.1:9/a.md"})],
+    ("POST", "/api/knowledge/upload"): [],  # multipart; its product_id is covered in tests/knowledge
+    ("POST", "/api/knowledge/search"): [("body", "product_id", "product", {"query": "pricing"})],
     ("POST", "/api/usage-analysis"): [
         ("body", "product", "product", {"customer_uid": "c", "customer_task_to_agent": "t",
                                         "predicted_customer_satisfaction_response": 5}),
@@ -76,6 +81,9 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, str, dict[str, Any]]]] = {
         "experimental_pricing": {"unit_price": 5}})],
     ("POST", "/api/scenarios"): [("body", "product", "product", {"name": "s", "scenario_type": "realistic"})],
     ("POST", "/api/scenarios/compare"): [("body", "product", "product", {})],
+    ("POST", "/api/notification-preferences"): [("body", "product", "product", {})],
+    ("POST", "/orchestration"): [("body", "product_id", "product", {"workflow_type": "pricing_analysis"})],
+    ("POST", "/api/orchestration/start"): [("body", "product_id", "product", {"workflow_type": "revenue_forecast"})],
 }
 
 # List filters: another tenant's id filters to nothing (200 and an empty list), never its rows.
@@ -90,6 +98,9 @@ FILTERS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/api/ai-analysis/gap-diagnosis"): ("pricing_model_id", "plan"),
     ("GET", "/api/experiments"): ("product_id", "product"),
     ("GET", "/api/scenarios"): ("product_id", "product"),
+    ("GET", "/api/alerts"): ("product_id", "product"),
+    ("GET", "/api/knowledge/documents"): ("product_id", "product"),
+    ("GET", "/api/orchestration/runs"): ("product_id", "product"),
 }
 
 
@@ -217,6 +228,11 @@ async def test_list_filters_with_other_tenants_ids_return_nothing(two):
         "experimental_pricing": {"unit_price": 2}})
     await client.post("/api/scenarios", headers=b.bearer, json={"name": "s", "product": product,
                                                                 "scenario_type": "realistic"})
+    await client.post("/api/knowledge/upload", headers=b.bearer, data={"product_id": product},
+                      files={"file": ("notes.md", b"# Notes\n", "text/markdown")})
+    await client.put("/pricing-plan/update", headers=b.bearer, json={"id": plan, "unit_price": 5})  # an alert
+    await client.post("/orchestration", headers=b.bearer, json={"workflow_type": "revenue_forecast",
+                                                                "product_id": product})
     ids = {"product": product, "segment": seg, "plan": plan}
     for (method, path), (param, kind) in FILTERS.items():
         mine = await client.request(method, f"{path}?{param}={ids[kind]}", headers=a.bearer)

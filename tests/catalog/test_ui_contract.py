@@ -155,3 +155,26 @@ async def test_other_origins_get_no_cors_headers(ui):
     r = await ui.options("/product/list", headers={"Origin": "http://evil.example",
                                                    "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in r.headers
+
+
+async def test_run_rows(ui):
+    """startOrchestration, getAllRuns and getRunLogs (no consumer runs in this app: the run is
+    admitted and waits for one, which the client shows as running)."""
+    product = await call(ui, "POST", "/product/create", {"name": "Analytics Platform"})
+    started = await call(ui, "POST", "/orchestration", {
+        "workflow_type": "pricing_analysis", "product_id": product["_id"],
+        "parameters": {"analysis_depth": "comprehensive", "include_forecasting": True}})
+    check(started, {"invocation_id": STR, "status": STR, "message": STR})
+    assert started["status"] in {"started", "running", "completed", "failed"}
+    runs = await call(ui, "GET", "/historical/allruns")
+    check(runs[0], {"_id": STR, "invocation_id": STR, "task_type": STR, "task_name": STR, "status": STR,
+                    "started_at": STR, "task_details": STR, "progress": dict})
+    assert runs[0]["invocation_id"] == started["invocation_id"] and runs[0]["task_type"] == "pricing_analysis"
+    assert runs[0]["status"] in {"running", "completed", "failed", "paused"}
+    check(runs[0]["progress"], {"completed_steps": int, "total_steps": int})
+    assert runs[0]["progress"]["total_steps"] == 9
+    logs = await call(ui, "GET", f"/historical/runlogs?invocation_id={started['invocation_id']}")
+    check(logs, {"invocation_id": STR, "logs": list, "status": STR})
+    assert logs["status"] in {"running", "completed", "failed", "paused"} and logs["logs"]
+    check(logs["logs"][0], {"timestamp": STR, "level": STR, "message": STR})
+    assert {x["level"] for x in logs["logs"]} <= {"INFO", "ERROR", "WARNING", "DEBUG"}

@@ -105,3 +105,15 @@ async def test_readiness_reports_redis(make_client):
     assert r.status_code == 503 and r.json()["checks"]["redis"] == "error"
     plain = await make_client()
     assert (await plain.get("/health/ready")).json()["checks"]["redis"] == "not_configured"
+
+
+async def test_local_mode_refuses_writes_from_lookalike_origins(make_client):
+    local = await make_client(auth_mode="local")
+    body = {"name": "P"}
+    for origin in ("http://localhost.evil.example", "http://127.0.0.1.evil.example", "https://evil.example"):
+        r = await local.post("/product/create", json=body, headers={"Origin": origin})
+        assert r.status_code == 403, origin
+    for origin in ("http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5000"):
+        r = await local.post("/product/create", json=body, headers={"Origin": origin})
+        assert r.status_code == 200, (origin, r.text)
+    assert len((await local.get("/product/list")).json()) == 3

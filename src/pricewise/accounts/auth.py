@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.accounts.models import ApiKey, RefreshToken, Tenant, User
@@ -24,7 +24,7 @@ from pricewise.core.security import (
     sha256,
     verify_password,
 )
-from pricewise.core.tenancy import Principal
+from pricewise.core.tenancy import APP_ROLE, Principal, mark_bound
 
 BAD_CREDENTIALS = "invalid credentials"
 
@@ -44,6 +44,13 @@ _USER_LOOKUP = (
     .join_from(User, Tenant, Tenant.id == User.tenant_id)
     .where(User.id == bindparam("user_id"), Tenant.id == bindparam("tenant_id"))
 )
+# PostgreSQL: the same look-ups also run tenancy.bind's set_config calls for the row's tenant, so
+# finding the caller and binding the transaction to its tenant take one round trip. The calls run
+# only for a row that was found; a refused credential's request is rolled back.
+_RLS_COLUMNS = (func.set_config("role", APP_ROLE, True).label("rls_role"),
+                func.set_config("app.tenant_id", Tenant.id, True).label("rls_tenant"))
+_API_KEY_LOOKUP_PG = _API_KEY_LOOKUP.add_columns(*_RLS_COLUMNS)
+_USER_LOOKUP_PG = _USER_LOOKUP.add_columns(*_RLS_COLUMNS)
 
 
 def _principal_from(row: Any, kind: str, *, user_id: str | None = None,
@@ -53,32 +60,56 @@ def _principal_from(row: Any, kind: str, *, user_id: str | None = None,
 
 
 async def authenticate(session: AsyncSession, ctx: AppContext, token: str) -> Principal:
-    """An API key (efofx_...) or a JWT access token; the same 401 for every failure."""
+    """An API key (efofx_...) or a JWT access token; the same 401 for every failure.
+
+    On SQLite a successful look-up is remembered for a few seconds (core.principals says how it
+    is forgotten); on PostgreSQL it also binds the transaction to the tenant (tenancy.bind)."""
+    cache = ctx.principals
+    is_api_key = token.startswith(API_KEY_PREFIX)
+    if is_api_key:
+        key_hash = sha256(token)
+        cache_key = "k:" + key_hash  # the key itself is never kept
+    else:
+        try:
+            claims = decode_jwt(ctx.keys.jwt, token, purpose="access")
+        except jwt.InvalidTokenError:
+            raise Unauthorized("invalid or expired token") from None
+        cache_key = f"u:{claims['sub']}:{claims.get('tid')}"
+    version = cache.version() if cache.enabled else None
+    if version is not None:
+        cached = cache.get(cache_key, version)
+        if cached is not None:
+            return cached
+    conn = await session.connection()
+    pg = conn.dialect.name == "postgresql"
     now = utcnow()
-    if token.startswith(API_KEY_PREFIX):
-        conn = await session.connection()
-        key = (await conn.execute(_API_KEY_LOOKUP, {"key_hash": sha256(token)})).first()
+    if is_api_key:
+        key = (await conn.execute(_API_KEY_LOOKUP_PG if pg else _API_KEY_LOOKUP,
+                                  {"key_hash": key_hash})).first()
         if key is None:
             raise Unauthorized(BAD_CREDENTIALS)
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             raise Unauthorized("API key revoked or expired")
         if not key.tenant_active or key.tenant_deleted_at is not None:
             raise Unauthorized("tenant is deactivated")
-        return _principal_from(key, "api_key", api_key_id=key.id)
-    try:
-        claims = decode_jwt(ctx.keys.jwt, token, purpose="access")
-    except jwt.InvalidTokenError:
-        raise Unauthorized("invalid or expired token") from None
-    conn = await session.connection()
-    user = (await conn.execute(_USER_LOOKUP, {"user_id": claims["sub"],
-                                              "tenant_id": claims.get("tid")})).first()
-    if user is None:
-        raise Unauthorized(BAD_CREDENTIALS)
-    if not user.is_active or user.deleted_at is not None:
-        raise Unauthorized("user is deactivated")
-    if not user.tenant_active or user.tenant_deleted_at is not None:
-        raise Unauthorized("tenant is deactivated")
-    return _principal_from(user, "user", user_id=user.id)
+        principal = _principal_from(key, "api_key", api_key_id=key.id)
+        expires_at = key.expires_at
+    else:
+        user = (await conn.execute(_USER_LOOKUP_PG if pg else _USER_LOOKUP,
+                                   {"user_id": claims["sub"], "tenant_id": claims.get("tid")})).first()
+        if user is None:
+            raise Unauthorized(BAD_CREDENTIALS)
+        if not user.is_active or user.deleted_at is not None:
+            raise Unauthorized("user is deactivated")
+        if not user.tenant_active or user.tenant_deleted_at is not None:
+            raise Unauthorized("tenant is deactivated")
+        principal = _principal_from(user, "user", user_id=user.id)
+        expires_at = None
+    if pg:
+        mark_bound(session, principal.tenant_id)
+    if version is not None:
+        cache.put(cache_key, principal, version, expires_at)
+    return principal
 
 
 def access_token(ctx: AppContext, user: User) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
 from pricewise.accounts.auth import authenticate
-from pricewise.core.context import CtxDep, SessionDep
+from pricewise.core.context import AppContext, CtxDep, SessionDep
 from pricewise.core.errors import Forbidden, Unauthorized
 from pricewise.core.tenancy import Principal, Scope, bind
 
@@ -36,12 +37,24 @@ def _local_request_guard(request: Request, origins: list[str]) -> None:
     if name not in _LOOPBACK_HOSTS:
         raise Forbidden("local mode answers only requests addressed to localhost")
     origin = request.headers.get("origin")
-    if request.method not in _SAFE_METHODS and origin and origin.rstrip("/") not in origins and not any(
-            origin.startswith(f"http://{h}") for h in ("localhost", "127.0.0.1", "[::1]")):
+    if request.method not in _SAFE_METHODS and origin and origin.rstrip("/") not in origins \
+            and not _loopback_origin(origin):
         raise Forbidden(f"local mode refuses writes from the origin {origin}")
 
 
-async def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
+def _loopback_origin(origin: str) -> bool:
+    """http(s)://localhost, 127.0.0.1 or [::1], any port: compared by host name, not prefix
+    (http://localhost.example.com is not local)."""
+    try:
+        parsed = urlsplit(origin)
+        host = parsed.hostname
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and host in ("localhost", "127.0.0.1", "::1")
+
+
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    ctx: AppContext = request.app.state.ctx  # not CtxDep: each dependency costs ~10 µs a request
     token = _credential(request)
     if token is not None:
         principal = await authenticate(session, ctx, token)

@@ -13,6 +13,7 @@ from pricewise.accounts import schemas as s
 from pricewise.accounts.deps import Admin, AdminDep, PrincipalDep, ScopeDep
 from pricewise.accounts.models import ApiKey, Invitation, User
 from pricewise.core.context import CtxDep, SessionDep
+from pricewise.core.tenancy import Prepared
 
 router = APIRouter(tags=["accounts"])
 _AUTH_PER_MINUTE = RateLimitItemPerMinute(20)
@@ -94,9 +95,15 @@ async def deactivate(principal: PrincipalDep, ctx: CtxDep, session: SessionDep) 
 
 # --- API keys -------------------------------------------------------------------------
 
+# Built once: the columns key_out reads, as plain rows (no ORM objects for a read-only list).
+_LIST_KEYS = Prepared(ApiKey, ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.prefix, ApiKey.last4,
+                      ApiKey.created_at, ApiKey.expires_at, ApiKey.revoked_at, ApiKey.last_used_at,
+                      where=[ApiKey.kind == "secret"])
+
+
 @router.get("/api-keys", response_model=list[s.ApiKeyOut], dependencies=[Admin])
 async def list_keys(scope: ScopeDep) -> list[dict[str, Any]]:
-    return [service.key_out(k) for k in await scope.list(ApiKey, ApiKey.kind == "secret")]
+    return [service.key_out(k) for k in await scope.rows(_LIST_KEYS)]
 
 
 @router.post("/api-keys", status_code=201, response_model=s.ApiKeyCreated, dependencies=[Admin])

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.accounts.auth import make_api_key
@@ -254,7 +254,7 @@ def user_out(u: User) -> dict[str, Any]:
 
 # --- API keys ------------------------------------------------------------------------
 
-def key_out(k: ApiKey) -> dict[str, Any]:
+def key_out(k: ApiKey | Row[Any]) -> dict[str, Any]:
     return {"id": k.id, "name": k.name, "role": k.role, "masked_key": f"{k.prefix}…{k.last4}",
             "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at,
             "last_used_at": k.last_used_at}

@@ -86,7 +86,8 @@ async def recompute(scope: Scope, contribution_id: str, horizon: int) -> list[St
             note = f"{note}; {gap}" if note else gap
         row.model, row.spec, row.mase = result.model, result.spec, result.mase
         # JSON (and PostgreSQL's jsonb) has no infinity: a candidate that failed its backtest is null.
-        row.candidates = {k: (v if math.isfinite(v) else None) for k, v in result.candidates.items()}
+        if not (result.reused and row.candidates):  # a refit of the chosen form keeps the scores of its choice
+            row.candidates = {k: (v if math.isfinite(v) else None) for k, v in result.candidates.items()}
         row.fallback, row.season_length = note, result.season_length
         row.horizon, row.observations, row.data_hash = horizon, len(monthly.values), digest
         await scope.session.flush()

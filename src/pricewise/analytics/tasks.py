@@ -8,6 +8,7 @@ from typing import Any
 
 from huey import crontab
 
+from pricewise.alerts.tasks import revenue_checks
 from pricewise.analytics import forecast_service
 from pricewise.core.db import commit
 from pricewise.core.errors import NotFound
@@ -40,6 +41,7 @@ async def recompute_for(ctx: Any, tenant_id: str, contribution_ids: list[str]) -
             await commit(session)
             await ctx.events.publish_all(session.info.pop("events", []))
             done += len(rows)
+    await revenue_checks(ctx, tenant_id, contribution_ids)  # alerts on the series just forecast
     return done
 
 

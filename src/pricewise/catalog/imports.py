@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy import select
 
+from pricewise.alerts.service import schedule_churn
 from pricewise.analytics import forecast_service
 from pricewise.catalog import csvcells, csvrows
 from pricewise.catalog import import_writers as writers
@@ -176,6 +177,7 @@ async def run_import(scope: Scope, *, kind: str, data: bytes, filename: str, mod
         forecast_service.schedule(scope.session, scope.tenant_id, ids)
     elif kind == "customers":
         await writers.write_customers(scope, parsed.rows, tick)
+        schedule_churn(scope.session, scope.tenant_id)
     elif kind == "usage":
         await writers.write_usage(scope, parsed.rows, tick)
     else:

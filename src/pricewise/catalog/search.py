@@ -314,5 +314,24 @@ async def search(scope: Scope, query: str, limit: int = 20,
             continue
         results.append({"type": key[0], "id": key[1], "title": matrix.titles[n],
                         "description": matrix.bodies[n][:300], "score": round(score, 4)})
+    if semantic and not types:
+        results += await _passages(scope, query)
     results.sort(key=lambda r: (-r["score"], r["title"]))
     return results[:limit]
+
+
+PASSAGES = 5  # documentation passages among the results, one per document at most
+
+
+async def _passages(scope: Scope, query: str) -> list[dict[str, Any]]:
+    """Product documentation (knowledge/) as the client's "other" results: meaning only, on the
+    same scale as the catalog's, so a passage ranks above an entity only by being closer."""
+    from pricewise.knowledge.service import search_passages
+
+    out: dict[str, dict[str, Any]] = {}
+    for p in await search_passages(scope, None, query, k=PASSAGES * 3):
+        meaning = min(max((p.score - COS_FLOOR) / COS_SPAN, 0.0), 1.0)
+        if meaning >= MIN_MEANING and p.document_id not in out and len(out) < PASSAGES:
+            out[p.document_id] = {"type": "other", "id": p.document_id, "title": p.source,
+                                  "description": p.text[:300], "score": round(W_VEC * meaning, 4)}
+    return list(out.values())

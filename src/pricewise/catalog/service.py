@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func
 
+from pricewise.alerts.service import check_price
 from pricewise.catalog import search
 from pricewise.catalog.models import CustomerSegment, PriceChange, PricingPlan, Product, SegmentPlanLink
 from pricewise.core import audit
@@ -15,6 +16,7 @@ from pricewise.core.base import utcnow
 from pricewise.core.errors import Conflict, invalid
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
+from pricewise.knowledge import service as knowledge
 
 
 def _f(v: Decimal | None) -> float | None:
@@ -60,6 +62,8 @@ async def create_product(scope: Scope, data: dict[str, Any]) -> Product:
     product = scope.add(Product(**data))
     await scope.session.flush()
     await search.index_product(scope, product)
+    if product.product_documentations:  # ingested after commit
+        await knowledge.sync_product_urls(scope, product)
     return product
 
 
@@ -68,6 +72,8 @@ async def update_product(scope: Scope, pid: str, changes: dict[str, Any]) -> Pro
     _apply(product, changes)
     await scope.session.flush()
     await search.index_product(scope, product)
+    if "product_documentations" in changes:  # new URLs ingested after commit, dropped ones removed
+        await knowledge.sync_product_urls(scope, product)
     return product
 
 
@@ -168,11 +174,13 @@ async def create_plan(scope: Scope, data: dict[str, Any]) -> PricingPlan:
     await scope.session.flush()
     scope.add(PriceChange(plan_id=plan.id, unit_price=price, currency=plan.currency, effective_at=utcnow()))
     await search.index_plan(scope, plan)
+    await check_price(scope, plan, None)
     return plan
 
 
 async def update_plan(scope: Scope, pid: str, changes: dict[str, Any]) -> PricingPlan:
     plan = await scope.get(PricingPlan, pid, label="pricing plan")
+    previous = plan.unit_price
     if "product" in changes:
         await _check_product(scope, changes["product"])
     clean = {k: v for k, v in changes.items() if v is not None or k in ("product", "cogs_per_unit")}
@@ -188,6 +196,7 @@ async def update_plan(scope: Scope, pid: str, changes: dict[str, Any]) -> Pricin
     _apply(plan, clean, {"product": "product_id"})
     await scope.session.flush()
     await search.index_plan(scope, plan)
+    await check_price(scope, plan, previous)
     return plan
 
 
@@ -214,12 +223,14 @@ async def add_price(scope: Scope, plan_id: str, price: float, effective_at: date
                               effective_at=when))
     await scope.session.flush()
     latest = (await scope.list(PriceChange, PriceChange.plan_id == plan.id, order_by=PriceChange.effective_at))[-1]
+    previous = plan.unit_price
     if latest.unit_price != plan.unit_price:
         plan.unit_price = latest.unit_price
     audit.record(scope.session, scope.tenant_id, "add_price", "PricingPlan", plan.id,
                  {"unit_price": price, "effective_at": _iso_z(when)})
     await scope.session.flush()
     await search.index_plan(scope, plan)
+    await check_price(scope, plan, previous)
     return plan
 
 

@@ -14,6 +14,7 @@ from pricewise.core.errors import AppError
 from pricewise.core.events import EventBus
 from pricewise.core.keys import Keys, load_keys
 from pricewise.core.mail import Mailer
+from pricewise.core.principals import PrincipalCache
 from pricewise.core.ratelimit import RateLimiter
 from pricewise.settings import Settings
 
@@ -28,6 +29,7 @@ class AppContext:
     events: EventBus
     auth_mode: str = "required"
     local_principal: Any = None
+    principals: PrincipalCache = field(default_factory=lambda: PrincipalCache(""))  # "": disabled
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def redis_ok(self) -> bool | None:
@@ -55,6 +57,7 @@ class AppContext:
             mailer=Mailer(settings),
             events=EventBus(settings.redis_url),
             auth_mode=auth_mode or settings.auth_mode or "required",
+            principals=PrincipalCache(settings.database_url),
         )
 
 

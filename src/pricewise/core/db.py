@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import collections
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,8 +25,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
-from pricewise.core import audit  # noqa: F401  (registers the audit hook on every session)
+# Imported for their session hooks: audit rows, and forgetting cached principals.
+from pricewise.core import audit, principals  # noqa: F401
 
 AfterCommit = Callable[[], Awaitable[object]]
 
@@ -30,18 +43,178 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cur.close()
 
 
+# --- SQLite: one trip to aiosqlite's thread per statement --------------------------------
+# Every aiosqlite call is a hop to the connection's thread and back through the event loop, and
+# under concurrency each hop also waits for the GIL. The stock adapter makes four per statement
+# (open cursor, execute, fetch, close) and one per commit or rollback even with no transaction
+# open. These subclasses run a statement whole in one hop, and skip COMMIT/ROLLBACK when SQLite
+# has no transaction open: exactly what sqlite3 itself does then, minus the hop. They build on
+# private parts of SQLAlchemy's aiosqlite adapter and of aiosqlite (both pinned in pyproject):
+# every SQLite test goes through them, so an upgrade that breaks them fails the whole suite.
+
+def _run_statement(conn: sqlite3.Connection, operation: str, parameters: Any,
+                   many: bool) -> tuple[Any, list[Any], int, int | None]:
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, [] if parameters is None else parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no aiosqlite cursor: one per statement
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        conn: Any = self._connection  # an aiosqlite.Connection; _execute runs fn on its thread
+        async with self._adapt_connection._execute_mutex:
+            self._description, rows, self._rowcount, self._lastrowid = await conn._execute(
+                _run_statement, conn._conn, operation, parameters, many)
+        self._rows = collections.deque(rows)
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            return await_(self._run(operation, parameters, False))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            return await_(self._run(operation, seq_of_parameters, True))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _async_soft_close(self) -> None:
+        return None  # nothing left open on the thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None  # sqlite3 ignores them too
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        conn: sqlite3.Connection | None = self._connection._connection
+        return conn is not None and conn.in_transaction
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        stock = super().connect(*arg, **kw)
+        return _OneTripConnection(self, stock._connection)
+
+
+IDLE_PING_SECONDS = 2.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """pool_pre_ping, but only for a connection idle for IDLE_PING_SECONDS.
+
+    A ping is a round trip (about 100 µs of CPU) on every checkout. Connections that sat idle
+    are the ones a server restart, an idle timeout or a dropped TCP connection kill unnoticed,
+    and they are pinged and replaced here. A connection in constant use that the server has
+    closed (a restart, pg_terminate_backend) is known closed to asyncpg and replaced without a
+    ping. One that died silently within the last seconds fails its first statement: that request
+    gets 503 database_unavailable with Retry-After, and SQLAlchemy recycles the whole pool.
+    """
+    sync = engine.sync_engine
+
+    def fresh(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def checkin(_dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def checkout(dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # Free: asyncpg marks a connection closed as soon as the server has hung up on it.
+        is_closed = getattr(getattr(dbapi, "driver_connection", None), "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed the connection")
+        if time.monotonic() - record.info.get("returned_at", 0.0) <= IDLE_PING_SECONDS:
+            return
+        try:
+            sync.dialect.do_ping(dbapi)
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection failed its ping: {type(exc).__name__}") from exc
+        record.info["returned_at"] = time.monotonic()
+
+    event.listen(sync, "connect", fresh)
+    event.listen(sync, "checkin", checkin)
+    event.listen(sync, "checkout", checkout)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
+        if url.startswith("sqlite+aiosqlite"):
+            kwargs.setdefault("module", _OneTripDBAPI(aiosqlite, sqlite3))
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # A connection is a thread and a file handle: keep enough for every request in flight.
+            # Past pool_size, each returned connection is closed and the next one opened anew
+            # (thread, PRAGMAs), which cost more CPU than the queries under concurrent load.
+            kwargs.setdefault("pool_size", 32)
+            kwargs.setdefault("max_overflow", 32)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    # Same ceiling as before (30 a process), mostly kept open: opening a connection costs
+    # milliseconds, so overflow connections closed and reopened under load cost the most.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
+    engine = create_async_engine(url, **kwargs)
+    if "pool_pre_ping" not in kwargs:  # an explicit pool_pre_ping=True pings on every checkout
+        _ping_when_idle(engine)
+    return engine
 
 
 class Database:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,12 +38,16 @@ def emit(session: AsyncSession, tenant_id: str, type_: str, data: dict[str, Any]
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, tenant_id: str, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, tenant_id: str, maxsize: int,
+                 accepts: Callable[[Event], bool] | None = None) -> None:
         self.bus = bus
         self.tenant_id = tenant_id
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
         self.dropped = 0
         self.loop = asyncio.get_running_loop()
+        # Checked on the subscriber's loop before queueing: unwanted events never take a slot, so
+        # `dropped` counts only events the subscriber wanted.
+        self.accepts = accepts
 
     def offer(self, event: Event) -> None:
         """Queue the event on the subscriber's loop; from another thread (an embedded job) safely."""
@@ -57,6 +62,8 @@ class Subscription:
         self._offer(event)
 
     def _offer(self, event: Event) -> None:
+        if self.accepts is not None and not self.accepts(event):
+            return
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
@@ -80,8 +87,9 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         self._redis: Any = None
 
-    def subscribe(self, tenant_id: str, maxsize: int = 256) -> Subscription:
-        sub = Subscription(self, tenant_id, maxsize)
+    def subscribe(self, tenant_id: str, maxsize: int = 256,
+                  accepts: Callable[[Event], bool] | None = None) -> Subscription:
+        sub = Subscription(self, tenant_id, maxsize, accepts)
         self._subs.add(sub)
         return sub
 
@@ -112,12 +120,19 @@ class EventBus:
         for e in events:
             await self.publish(e)
 
-    async def start(self) -> None:
-        """Relay events from Redis to this process's subscribers (no-op when embedded)."""
-        if self.redis_url and self._task is None:
-            self._task = asyncio.create_task(self._listen())
+    async def start(self, wait: float = 2.0) -> None:
+        """Relay events from Redis to this process's subscribers (no-op when embedded).
 
-    async def _listen(self) -> None:
+        Waits (at most `wait` seconds) until the Redis subscription is live, so an event published
+        by another process right after this process says it is ready is not missed. With Redis
+        down it returns after the first failed attempt; the listener keeps retrying."""
+        if self.redis_url and self._task is None:
+            settled = asyncio.Event()
+            self._task = asyncio.create_task(self._listen(settled))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), wait)
+
+    async def _listen(self, settled: asyncio.Event) -> None:
         from redis.asyncio import Redis
 
         while True:
@@ -126,6 +141,8 @@ class EventBus:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(CHANNEL)
                 async for msg in pubsub.listen():
+                    if msg.get("type") == "subscribe":  # Redis confirms: publishes reach us from now on
+                        settled.set()
                     if msg.get("type") != "message":
                         continue
                     raw = json.loads(msg["data"])
@@ -134,6 +151,7 @@ class EventBus:
                 raise
             except Exception as exc:
                 log.warning("event bus: Redis subscription lost (%s); retrying", type(exc).__name__)
+                settled.set()
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Row, Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.core.base import Base, utcnow
@@ -20,6 +20,7 @@ from pricewise.core.errors import Forbidden, NotFound
 ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
 APP_ROLE = "pricewise_app"
 _BIND_SQL = text("SELECT set_config('role', :r, true), set_config('app.tenant_id', :t, true)")
+_TENANT_PARAM = "scope_tenant_id"
 
 M = TypeVar("M", bound=Base)
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -54,13 +55,40 @@ class Principal:
                             code="email_not_verified")
 
 
+def mark_bound(session: AsyncSession, tenant_id: str) -> None:
+    """Record that the current transaction already ran the RLS settings for tenant_id (the
+    credential look-up selects them along with the key: one round trip for both)."""
+    session.info["rls_bound"] = (tenant_id, session.sync_session.get_transaction())
+
+
 async def bind(session: AsyncSession, principal: Principal) -> None:
     """Tie the session to a tenant: the audit actor and, on PostgreSQL, the RLS setting."""
     session.info["principal"] = principal
     bind_dialect = session.get_bind().dialect.name
     if bind_dialect == "postgresql":
+        # SET LOCAL ends with the transaction: done already only if done in this very one.
+        transaction = session.sync_session.get_transaction()
+        if transaction is not None and session.info.get("rls_bound") == (principal.tenant_id, transaction):
+            return
         # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
         await session.execute(_BIND_SQL, {"r": APP_ROLE, "t": principal.tenant_id})
+        mark_bound(session, principal.tenant_id)
+
+
+class Prepared:
+    """A tenant-scoped select built once, for hot read paths: building a statement and its cache
+    key costs more than running it. The tenant is a bound parameter that only Scope.rows fills,
+    soft-deleted rows are left out unless asked, and rows come in creation order, as Scope.list."""
+
+    __slots__ = ("stmt",)
+
+    def __init__(self, model: type[Base], *columns: Any, where: Sequence[Any] = (),
+                 include_deleted: bool = False) -> None:
+        stmt = select(*columns).where(model.tenant_id == bindparam(_TENANT_PARAM))  # type: ignore[attr-defined]
+        if not include_deleted and hasattr(model, "deleted_at"):
+            stmt = stmt.where(model.deleted_at.is_(None))
+        order = [c for c in (getattr(model, "created_at", None), model.id) if c is not None]  # type: ignore[attr-defined]
+        self.stmt: Select[Any] = stmt.where(*where).order_by(*order)
 
 
 class Scope:
@@ -99,6 +127,13 @@ class Scope:
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def rows(self, prepared: Prepared, **params: Any) -> Sequence[Row[Any]]:
+        """Plain rows of a Prepared select for this tenant (no ORM objects: read-only use)."""
+        conn = await self.session.connection()
+        result = await conn.execute(prepared.stmt, {**params, _TENANT_PARAM: self.tenant_id})
+        rows: Sequence[Row[Any]] = result.all()
+        return rows
 
     async def count(self, model: type[M], *filters: Any, include_deleted: bool = False) -> int:
         stmt = self.select(model, include_deleted=include_deleted).where(*filters)

@@ -1,15 +1,17 @@
-"""Wire shapes of scheduled reports."""
+"""Wire shapes of scheduled and generated reports."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from pricewise.catalog.schemas import Id, Short, UiIn
-from pricewise.core.schemas import Name, Text
+from pricewise.core.schemas import Name, Text, _no_controls
+from pricewise.reports.templates import TEMPLATES
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -72,3 +74,39 @@ def cron_of(schedule_type: str, cfg: ScheduleConfig) -> str:
     if schedule_type == "weekly":
         return f"{mm} {hh} * * {((cfg.day_of_week or 0) + 1) % 7}"  # cron: 0 = Sunday
     return f"{mm} {hh} {cfg.day_of_month or 1} * *"
+
+
+Prompt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), AfterValidator(_no_controls)]
+
+
+class ReportSectionIn(UiIn):
+    name: Name
+    prompt: Prompt = ""
+    section_type: Short | None = None  # summary, revenue, forecast, recommendations, gaps, performance
+
+
+class TimeRange(UiIn):
+    # JSON has no date type: "2024-01-01" (or a midnight timestamp) is parsed here.
+    start: Annotated[date, Field(strict=False)] | None = None
+    end: Annotated[date, Field(strict=False)] | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> TimeRange:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class ReportGenerateIn(UiIn):
+    name: Name | None = None  # default: the template's name
+    product_id: Id | None = None
+    template_id: Short | None = None
+    sections: list[ReportSectionIn] | None = Field(default=None, min_length=1, max_length=20)
+    time_range: TimeRange | None = None
+
+    @field_validator("template_id")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is not None and v not in TEMPLATES:
+            raise ValueError(f"unknown template; one of {', '.join(TEMPLATES)}")
+        return v
