@@ -213,7 +213,10 @@ async def _run_step(ctx: Any, ref: RunRef, run: Row[Any], wid: str, steps: list[
                 error = exc
             step_ms, step_cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
             if error is not None:
-                await s.rollback()
+                # A step cancelled by the timeout may leave its connection mid-statement: the
+                # failure is recorded in a fresh session either way.
+                with contextlib.suppress(Exception):
+                    await s.rollback()
             else:
                 outcome = await _record(ctx, s, ref, wid, steps, planned, inp, output, step_ms)
                 outcome.step_ms, outcome.step_cpu_ms, outcome.step_order = step_ms, step_cpu, planned.order
