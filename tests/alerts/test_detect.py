@@ -119,3 +119,62 @@ def test_price_rules() -> None:
     near = detect.vs_competitors(150.0, [100.0, 120.0, 90.0], TODAY, plan_id="p", label="plan Pro")
     assert near is not None and near.finding is None
     assert detect.vs_competitors(150.0, [], TODAY, plan_id="p", label="plan Pro") is None
+
+
+def _comp(name: str, price: float | None, url: str | None = None) -> dict[str, object]:
+    return {"competitor_name": name, "website_url": url or f"https://{name.lower()}.example",
+            "product_description": "", "unit_price": price}
+
+
+PLANS = [detect.OurPlan("basic", "plan Basic", 20.0), detect.OurPlan("pro", "plan Pro", 50.0)]
+
+
+def _moves(before: list[dict[str, object]], after: list[dict[str, object]]) -> list[detect.Verdict]:
+    return detect.competitor_changes(before, after, PLANS, TODAY, product_id="p" * 24, product_label="Analytics")
+
+
+@pytest.mark.parametrize(("old", "new", "severity"), [
+    (100.0, 89.0, "low"), (100.0, 111.0, "low"), (100.0, 75.0, "medium"), (100.0, 160.0, "high"),
+    (100.0, 50.0, "high"),  # -50%, and still at our Pro's price, not below it
+])
+def test_a_competitor_price_move_of_ten_percent_or_more_with_severity_by_size(old: float, new: float,
+                                                                              severity: str) -> None:
+    (v,) = _moves([_comp("Rival", old)], [_comp("Rival", new)])
+    assert v.finding is not None and v.finding.severity == severity
+    assert v.type == "competitor_change" and v.product_id == "p" * 24 and v.plan_id is None
+    assert v.finding.trigger["change"] == pytest.approx(new / old - 1)
+    assert ("cut" if new < old else "raised") in v.finding.title and v.finding.trigger["undercuts"] == []
+    assert v.key.startswith(f"competitor_change:price_change:competitor:{'p' * 24}:")
+    assert v.key.endswith(f":2025-06:{old:g}->{new:g}")
+
+
+def test_small_moves_unknown_prices_and_new_competitors_raise_nothing() -> None:
+    assert _moves([_comp("Rival", 100.0)], [_comp("Rival", 91.0)]) == []  # -9%
+    assert _moves([_comp("Rival", 100.0)], [_comp("Rival", 100.0)]) == []
+    assert _moves([_comp("Rival", None)], [_comp("Rival", 30.0)]) == []  # the first known price
+    assert _moves([_comp("Rival", 100.0)], [_comp("Rival", None)]) == []  # a price no longer known
+    assert _moves([], [_comp("Newcomer", 10.0)]) == []
+    assert _moves([_comp("Rival", 100.0)], []) == []
+
+
+def test_a_move_that_now_undercuts_our_plan_raises_one_step_higher_whatever_its_size() -> None:
+    (v,) = _moves([_comp("Rival", 52.0)], [_comp("Rival", 49.0)])  # -6%, but now below Pro (50)
+    assert v.finding is not None and v.finding.severity == "medium" and v.plan_id == "pro"
+    assert v.finding.trigger["undercuts"] == [{"plan_id": "pro", "plan": "plan Pro", "price": 50.0}]
+    assert v.finding.title == "Rival cut its price by 6%, now below plan Pro"
+    (both,) = _moves([_comp("Rival", 60.0)], [_comp("Rival", 15.0)])  # -75%, below Pro and Basic
+    assert both.finding is not None and both.finding.severity == "critical" and both.plan_id is None
+    assert [u["plan_id"] for u in both.finding.trigger["undercuts"]] == ["pro", "basic"]
+    assert "now below 2 of our plans" in both.finding.title
+    # already below before: a further small cut undercuts nothing new
+    assert _moves([_comp("Rival", 45.0)], [_comp("Rival", 44.0)]) == []
+
+
+def test_competitors_pair_by_name_then_by_website() -> None:
+    before = [_comp("Rival", 100.0, "https://rival.example/"), _comp("Other", 10.0)]
+    renamed = [_comp("Rival Inc", 70.0, "http://www.rival.example"), _comp(" OTHER ", 10.0)]
+    (v,) = _moves(before, renamed)
+    assert v.finding is not None and v.finding.trigger["competitor"] == "Rival Inc"
+    assert v.finding.trigger["previous_price"] == 100.0
+    # the reordered list with the same prices: nothing moved
+    assert _moves(before, list(reversed(before))) == []

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+from tests.conftest import SECRET_KEY
 
 TEST_WORKFLOWS = "tests.orchestration.workflows_for_tests"
 FINAL = {"completed", "failed", "cancelled"}
@@ -51,3 +57,34 @@ async def logs(client: Any, invocation_id: str) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     out: list[dict[str, Any]] = r.json()
     return out
+
+
+# --- `pricewise worker` processes ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker(db_url: str, log: Path, redis_url: str | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A `pricewise worker --workers 1` process with the test workflows registered. Its queue is
+    Redis at `redis_url`, else the SQLite one of this process (conftest's PRICEWISE_VAR_DIR)."""
+    full = {**os.environ, "PRICEWISE_DATABASE_URL": db_url, "PRICEWISE_SECRET_KEY": SECRET_KEY,
+            "PRICEWISE_ORCHESTRATION_WORKFLOW_MODULES": TEST_WORKFLOWS, "PYTHONPATH": str(ROOT),
+            "PRICEWISE_LOG_LEVEL": "INFO", **(env or {})}
+    full.pop("PRICEWISE_REDIS_URL", None)
+    if redis_url:
+        full["PRICEWISE_REDIS_URL"] = redis_url
+    cmd = [str(Path(sys.executable).parent / "pricewise"), "worker", "--workers", "1"]
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,37 +22,19 @@ from sqlalchemy import func, select
 from pricewise.catalog.models import Product
 from pricewise.core.base import utcnow
 from pricewise.orchestration.models import OrchestrationResult, OrchestrationRun
-from tests.conftest import REDIS_UP, SECRET_KEY
-from tests.orchestration.helpers import TEST_WORKFLOWS, logs, start, wait_until
+from tests.conftest import REDIS_UP
+from tests.orchestration.helpers import TEST_WORKFLOWS, logs, start, start_worker, stop_worker, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-REDIS_QUEUE = "redis://127.0.0.1:6379/13"  # a database of its own: other tests use 15
+REDIS_QUEUE = "redis://127.0.0.1:6379/13"  # a database of its own: other tests use 11 and 15
 QUEUES = [pytest.param("sqlite", id="sqlite-queue"),
           pytest.param("redis", id="redis-queue",
                        marks=pytest.mark.skipif(not REDIS_UP, reason="Redis is unreachable at 127.0.0.1:6379"))]
 
 
 def _worker(db_url: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PRICEWISE_DATABASE_URL": db_url, "PRICEWISE_SECRET_KEY": SECRET_KEY,
-           "PRICEWISE_ORCHESTRATION_WORKFLOW_MODULES": TEST_WORKFLOWS, "PRICEWISE_ORCHESTRATION_LEASE_SECONDS": "1",
-           "PYTHONPATH": str(ROOT), "PRICEWISE_LOG_LEVEL": "INFO"}
-    env.pop("PRICEWISE_REDIS_URL", None)
-    if queue == "redis":
-        env["PRICEWISE_REDIS_URL"] = REDIS_QUEUE
-    # the same SQLite queue file as this process's (conftest's PRICEWISE_VAR_DIR) when not on Redis
-    cmd = [str(Path(sys.executable).parent / "pricewise"), "worker", "--workers", "1"]
-    with log.open("ab") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # a one-second lease, so that the dead worker's lapses soon
+    return start_worker(db_url, log, REDIS_QUEUE if queue == "redis" else None,
+                        {"PRICEWISE_ORCHESTRATION_LEASE_SECONDS": "1"})
 
 
 def _queue_for(queue: str) -> Any:
@@ -124,9 +105,9 @@ async def test_a_run_survives_its_worker_being_killed(make_client, db_url, tmp_p
         got = await wait_until(client, iid, rounds=3000)
         assert got["status"] == "completed", (got, log.read_text()[-3000:])
     finally:
-        _stop(first)
+        stop_worker(first)
         if second is not None:
-            _stop(second)
+            stop_worker(second)
 
     per_step = Counter(o for (o,) in await _rows(client, select(OrchestrationResult.step_order)))
     assert per_step == {0: 1, 1: 1, 2: 1, 3: 1}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -358,26 +359,24 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture
-async def api_process(db_url: str, tmp_path: Path,
-                      mailbox: Mailbox) -> AsyncIterator[tuple[httpx.AsyncClient, str, str]]:
-    """The API as `uvicorn --factory` in its own process with Redis as its event bus ->
-    (http client, ws url, redis url)."""
-    if not REDIS_UP:
-        pytest.skip("Redis is unreachable at 127.0.0.1:6379")
-    redis_url, port = REDIS_URL, free_port()
-    env = {**os.environ, "PRICEWISE_DATABASE_URL": db_url, "PRICEWISE_REDIS_URL": redis_url,
-           "PRICEWISE_AUTH_MODE": "required", "PRICEWISE_SECRET_KEY": SECRET_KEY,
-           "PRICEWISE_VAR_DIR": str(tmp_path), "PRICEWISE_PUBLIC_URL": "http://testserver",
-           "PRICEWISE_SMTP_HOST": "127.0.0.1", "PRICEWISE_SMTP_PORT": str(mailbox.port),
-           "PRICEWISE_LOG_LEVEL": "WARNING"}
+@contextlib.asynccontextmanager
+async def api_server(db_url: str, tmp_path: Path, mailbox: Mailbox, redis_url: str,
+                     env: dict[str, str] | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The API as `uvicorn --factory` in its own process with Redis as its event bus and job queue
+    -> (http client, ws url). `env`: more settings of that process."""
+    port = free_port()
+    full = {**os.environ, "PRICEWISE_DATABASE_URL": db_url, "PRICEWISE_REDIS_URL": redis_url,
+            "PRICEWISE_AUTH_MODE": "required", "PRICEWISE_SECRET_KEY": SECRET_KEY,
+            "PRICEWISE_VAR_DIR": str(tmp_path), "PRICEWISE_PUBLIC_URL": "http://testserver",
+            "PRICEWISE_SMTP_HOST": "127.0.0.1", "PRICEWISE_SMTP_PORT": str(mailbox.port),
+            "PRICEWISE_LOG_LEVEL": "WARNING", **(env or {})}
     log = (tmp_path / "api.log").open("w")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "uvicorn", "pricewise.app:create_app_from_env", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", env=env, stdout=log, stderr=log)
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", env=full, stdout=log, stderr=log)
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False)
     try:
-        for _ in range(600):  # the process imports, then its lifespan subscribes to Redis
+        for _ in range(2400):  # it imports, then its lifespan subscribes to Redis; a loaded machine is slow
             if proc.returncode is not None:
                 raise AssertionError(f"the API exited: {(tmp_path / 'api.log').read_text()[-3000:]}")
             try:
@@ -388,12 +387,22 @@ async def api_process(db_url: str, tmp_path: Path,
             await asyncio.sleep(0.05)
         else:
             raise AssertionError(f"the API did not come up: {(tmp_path / 'api.log').read_text()[-3000:]}")
-        yield http, f"ws://127.0.0.1:{port}/ws", redis_url
+        yield http, f"ws://127.0.0.1:{port}/ws"
     finally:
         await http.aclose()
         proc.terminate()
         await proc.wait()
         log.close()
+
+
+@pytest.fixture
+async def api_process(db_url: str, tmp_path: Path,
+                      mailbox: Mailbox) -> AsyncIterator[tuple[httpx.AsyncClient, str, str]]:
+    """The API in its own process on Redis -> (http client, ws url, redis url)."""
+    if not REDIS_UP:
+        pytest.skip("Redis is unreachable at 127.0.0.1:6379")
+    async with api_server(db_url, tmp_path, mailbox, REDIS_URL) as (http, url):
+        yield http, url, REDIS_URL
 
 
 async def publish_elsewhere(redis_url: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +39,17 @@ def _system(tenant_id: str) -> Principal:
     return Principal(tenant_id=tenant_id, role="viewer", kind="system")
 
 
-async def llm_for(ctx: AppContext, tenant_id: str) -> LLMClient | None:
-    """The tenant's LLM client, or None when it has no usable key (then: template narratives)."""
+@dataclass(frozen=True)
+class OpenAIAccess:
+    """The endpoint and key a tenant's OpenAI calls use (chat, vector stores)."""
+
+    base_url: str
+    key: str = field(repr=False)
+    source: KeySource
+
+
+async def openai_access(ctx: AppContext, tenant_id: str) -> OpenAIAccess | None:
+    """The tenant's key by its tier (see the module's docstring), or None when it has no usable one."""
     async with ctx.db.session() as session:
         await bind(session, _system(tenant_id))
         tenant = (await session.execute(select(Tenant).where(
@@ -62,9 +72,18 @@ async def llm_for(ctx: AppContext, tenant_id: str) -> LLMClient | None:
             key, source = platform, "platform"
     if not key:
         return None
-    return LLMClient(base_url=settings.openai_base_url, api_key=key, model=settings.llm_model,
+    return OpenAIAccess(settings.openai_base_url, key, source)
+
+
+async def llm_for(ctx: AppContext, tenant_id: str) -> LLMClient | None:
+    """The tenant's LLM client, or None when it has no usable key (then: template narratives)."""
+    access = await openai_access(ctx, tenant_id)
+    if access is None:
+        return None
+    settings = ctx.settings
+    return LLMClient(base_url=access.base_url, api_key=access.key, model=settings.llm_model,
                      timeout=settings.llm_timeout_seconds, retries=settings.llm_max_retries,
-                     key_source=source, on_usage=usage_recorder(ctx, tenant_id, source))
+                     key_source=access.source, on_usage=usage_recorder(ctx, tenant_id, access.source))
 
 
 def usage_recorder(ctx: AppContext, tenant_id: str, key_source: str) -> UsageHook:

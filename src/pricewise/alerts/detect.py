@@ -1,4 +1,5 @@
-"""The alert rules: revenue drop, churn spike, price anomaly. Pure: no web, no database.
+"""The alert rules: revenue drop, churn spike, price anomaly, competitor change. Pure: no web, no
+database.
 
 Each rule judges one subject (a contribution, a plan, a segment) for one period and returns a
 `Verdict`: a `Finding` when the condition is breached, none when the data show it is not, or no
@@ -8,8 +9,10 @@ docs/alerts.md.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -35,6 +38,19 @@ MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution = 1.4826 x its MAD
 PRICE_CHANGE = 0.5  # a change beyond +/-50% of the previous price
 PRICE_FAR = 3.0  # more than 3x or below 1/3 of the competitors' median price
 PRICE_VERY_FAR = 10.0
+# competitor_change
+COMPETITOR_CHANGE = 0.10  # a competitor's known price moving by 10% or more either way
+COMPETITOR_MEDIUM = 0.25  # severity by the size of the move: low, medium from 25%, high from 50%
+COMPETITOR_HIGH = 0.50
+
+
+@dataclass(frozen=True)
+class OurPlan:
+    """A plan of ours that a competitor's price is compared with."""
+
+    plan_id: str
+    label: str
+    price: float
 
 
 @dataclass(frozen=True)
@@ -270,3 +286,91 @@ def vs_competitors(price: float, competitor_prices: Sequence[float], today: date
         trigger={"price": price, "competitor_median": med, "competitors": len(known), "ratio": round(ratio, 4)},
         threshold={"ratio_between": [round(1 / PRICE_FAR, 4), PRICE_FAR]})
     return replace(verdict, finding=finding)
+
+
+# --- competitor_change ---------------------------------------------------------------------
+
+def _norm_name(c: Mapping[str, Any]) -> str:
+    return " ".join(str(c.get("competitor_name") or "").split()).casefold()
+
+
+def _norm_url(c: Mapping[str, Any]) -> str:
+    url = re.sub(r"^[a-z][a-z0-9+.-]*://(www\.)?", "", str(c.get("website_url") or "").strip().lower())
+    return url.split("#")[0].split("?")[0].rstrip("/")
+
+
+def _known_price(c: Mapping[str, Any]) -> float | None:
+    p = c.get("unit_price")
+    return float(p) if isinstance(p, int | float) and not isinstance(p, bool) and p >= 0 else None
+
+
+def pair_competitors(before: Sequence[Any], after: Sequence[Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(before, after) for each competitor present in both lists: the same name (case and spacing
+    aside), else the same website (a renamed competitor). Each entry pairs at most once."""
+    old = [c for c in before if isinstance(c, Mapping)]
+    new = [c for c in after if isinstance(c, Mapping)]
+    used: set[int] = set()
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    unmatched: list[Mapping[str, Any]] = []
+    for c in new:
+        i = next((i for i, o in enumerate(old) if i not in used and _norm_name(c) and _norm_name(o) == _norm_name(c)),
+                 None)
+        if i is None:
+            unmatched.append(c)
+        else:
+            used.add(i)
+            pairs.append((old[i], c))
+    for c in unmatched:
+        i = next((i for i, o in enumerate(old) if i not in used and _norm_url(c) and _norm_url(o) == _norm_url(c)),
+                 None)
+        if i is not None:
+            used.add(i)
+            pairs.append((old[i], c))
+    return pairs
+
+
+_LADDER = ("low", "medium", "high", "critical")
+
+
+def competitor_changes(before: Sequence[Any], after: Sequence[Any], plans: Sequence[OurPlan], today: date, *,
+                       product_id: str, product_label: str, currency: str = "USD") -> list[Verdict]:
+    """A competitor's known price that moved by 10% or more either way, or that now undercuts one of
+    our plans (below its price, having been at or above it), whatever the size of the move.
+
+    An event, like a plan's price change: no verdict without a change, none when either price is
+    unknown, one alert per competitor, month and move. Severity by the size of the move (low, medium
+    from 25%, high from 50%), one step higher when it now undercuts a plan of ours."""
+    out: list[Verdict] = []
+    for old, new in pair_competitors(before, after):
+        previous, price = _known_price(old), _known_price(new)
+        if previous is None or price is None or previous <= 0 or price == previous:
+            continue
+        change = price / previous - 1.0
+        undercut = sorted((p for p in plans if p.price > 0 and price < p.price <= previous), key=lambda p: -p.price)
+        if abs(change) < COMPETITOR_CHANGE and not undercut:
+            continue
+        size = abs(change)
+        level = 2 if size >= COMPETITOR_HIGH else 1 if size >= COMPETITOR_MEDIUM else 0
+        severity = _LADDER[level + (1 if undercut else 0)]
+        name = " ".join(str(new.get("competitor_name") or old.get("competitor_name") or "A competitor").split())
+        ident = hashlib.sha256(_norm_name(new).encode()).hexdigest()[:12]
+        verb = "cut" if change < 0 else "raised"
+        title = f"{name} {verb} its price by {size:.0%}"
+        message = (f"The known price of competitor {name} (against {product_label}) went from "
+                   f"{_money(previous, currency)} to {_money(price, currency)} ({change:+.1%}).")
+        if undercut:
+            below = undercut[0].label if len(undercut) == 1 else f"{len(undercut)} of our plans"
+            title += f", now below {below}"
+            message += (" It is now below the list price of " + ", ".join(
+                f"{p.label} ({_money(p.price, currency)})" for p in undercut) + ", having been at or above it.")
+        verdict = Verdict("competitor_change", "price_change", "competitor", f"{product_id}:{ident}",
+                          f"{ym(today)}:{previous:g}->{price:g}", product_id=product_id,
+                          plan_id=undercut[0].plan_id if len(undercut) == 1 else None)
+        finding = Finding(
+            severity=severity, title=title, message=message,
+            trigger={"competitor": name, "website_url": new.get("website_url"), "previous_price": previous,
+                     "price": price, "change": round(change, 4), "currency": currency,
+                     "undercuts": [{"plan_id": p.plan_id, "plan": p.label, "price": p.price} for p in undercut]},
+            threshold={"change_at_least": COMPETITOR_CHANGE, "or_undercuts_a_plan": True})
+        out.append(replace(verdict, finding=finding))
+    return out

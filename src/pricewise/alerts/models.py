@@ -1,4 +1,5 @@
-"""Alerts raised when data change (revenue drop, churn spike, price anomaly) and who hears of them."""
+"""Alerts raised when data change (revenue drop, churn spike, price anomaly, competitor change) and
+who hears of them."""
 
 from __future__ import annotations
 

@@ -257,13 +257,36 @@ async def check_price(scope: Scope, plan: PricingPlan, previous: Decimal | float
                            if isinstance(c, dict) and isinstance(c.get("unit_price"), int | float)]
         verdicts = _price_verdicts(plan, None if previous is None else float(previous), competitors,
                                    utcnow().date())
-        if not verdicts:  # nothing to judge: no change, no COGS, no competitor prices
-            return []
-        async with scope.session.begin_nested():
-            created = await store(scope, verdicts)
+        # nothing to judge: no change, no COGS, no competitor prices
+        return await _raise(scope, verdicts) if verdicts else []
     except Exception:
         log.exception("price anomaly check failed for plan %s", plan.id)
         return []
+
+
+# --- competitor_change ---------------------------------------------------------------------
+
+async def check_competitors(scope: Scope, product: Product, previous: Sequence[Any]) -> list[Alert]:
+    """The catalog calls this when a product's competitors were edited (`previous`: the list
+    before), in the caller's unit of work; a failure here is logged and does not fail the edit."""
+    try:
+        plans = await scope.list(PricingPlan, PricingPlan.product_id == product.id)
+        ours = [detect.OurPlan(p.id, f"plan {p.plan_name}", float(p.unit_price)) for p in plans]
+        currencies = {p.currency for p in plans}
+        verdicts = detect.competitor_changes(previous, product.competitors or [], ours, utcnow().date(),
+                                             product_id=product.id, product_label=product.name,
+                                             currency=currencies.pop() if len(currencies) == 1 else "USD")
+        return await _raise(scope, verdicts) if verdicts else []
+    except Exception:
+        log.exception("competitor change check failed for product %s", product.id)
+        return []
+
+
+async def _raise(scope: Scope, verdicts: Sequence[Verdict]) -> list[Alert]:
+    """Store in a savepoint (a failure leaves the caller's change whole), then announce on /ws and
+    e-mail once committed."""
+    async with scope.session.begin_nested():
+        created = await store(scope, verdicts)
     announce(scope, created)
     schedule_notify(scope.session, scope.tenant_id, [a.id for a in created])
     return created

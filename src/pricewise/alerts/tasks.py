@@ -3,9 +3,9 @@ daily digests.
 
 The revenue check runs inside the forecast job once a contribution's forecasts are stored; the
 churn check is queued by a customers import; the price check runs in the request that changed the
-plan (alerts/service.py). New alerts are e-mailed at once to users whose preference says
-`immediate`; `hourly` and `daily` preferences get one e-mail with what accumulated since their
-last one.
+plan, and the competitor check in the one that edited a product's competitors (alerts/service.py).
+New alerts are e-mailed at once to users whose preference says `immediate`; `hourly` and `daily`
+preferences get one e-mail with what accumulated since their last one.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func
 
-from pricewise.alerts.service import check_price
+from pricewise.alerts.service import check_competitors, check_price
 from pricewise.catalog import search
 from pricewise.catalog.models import CustomerSegment, PriceChange, PricingPlan, Product, SegmentPlanLink
 from pricewise.core import audit
@@ -69,11 +69,14 @@ async def create_product(scope: Scope, data: dict[str, Any]) -> Product:
 
 async def update_product(scope: Scope, pid: str, changes: dict[str, Any]) -> Product:
     product = await scope.get(Product, pid, label="product")
+    competitors = list(product.competitors or [])
     _apply(product, changes)
     await scope.session.flush()
     await search.index_product(scope, product)
     if "product_documentations" in changes:  # new URLs ingested after commit, dropped ones removed
         await knowledge.sync_product_urls(scope, product)
+    if "competitors" in changes:  # a competitor's known price that moved is an alert
+        await check_competitors(scope, product, competitors)
     return product
 
 

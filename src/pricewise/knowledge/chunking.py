@@ -8,6 +8,7 @@ Pure: text in, passages out.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 TARGET = 800
 OVERLAP = 150
@@ -86,3 +87,22 @@ def chunk(text: str, target: int = TARGET, overlap: int = OVERLAP, max_chunks: i
     if current and fresh:
         flush()
     return chunks
+
+
+def rejoin(passages: list[str], overlap: int = OVERLAP) -> str:
+    """The text that `chunk` cut into these passages, each passage's opening overlap dropped: the
+    longest head of a passage, ending before a space, that the previous passage ends with (the
+    overlap's pieces are joined by single spaces, whatever separated them before). Paragraphs come
+    back separated by blank lines, whitespace inside them collapsed, as `chunk` saw them."""
+    if not passages:
+        return ""
+    out = [passages[0]]
+    for prev, cur in pairwise(passages):
+        flat = prev.replace("\n\n", " ")
+        cut = 0
+        for n in range(min(len(cur), len(flat), overlap + 1), 0, -1):
+            if (n == len(cur) or cur[n] in " \n") and flat.endswith(cur[:n]):
+                cut = n
+                break
+        out.append(cur[cut:] if cut else "\n\n" + cur)
+    return "".join(out)

@@ -2,7 +2,8 @@
 
 fetch (URL, through core/fetch.py) or read the kept upload -> same content hash as the stored
 one: nothing rewritten -> extract text -> chunk -> embed -> in one transaction, the document's
-chunks replaced and the document marked ingested. Any refusal (address, size, type, signature,
+chunks replaced and the document marked ingested (-> with PRICEWISE_OPENAI_VECTOR_STORES, the
+remote sync queued: knowledge/remote.py). Any refusal (address, size, type, signature,
 unreadable file) marks the document failed with its reason and leaves it without chunks. The
 network and the CPU work happen outside any database transaction; the write transaction starts
 with a write, so that it holds the document's row (PostgreSQL) or the database's write lock
@@ -27,7 +28,7 @@ from pricewise.core.embeddings import get_embedder
 from pricewise.core.events import emit
 from pricewise.core.fetch import FetchError, FetchPolicy, fetch
 from pricewise.core.tenancy import Scope, system_scope
-from pricewise.knowledge import service
+from pricewise.knowledge import remote, service
 from pricewise.knowledge.chunking import TooManyChunks, chunk
 from pricewise.knowledge.extract import ExtractError, extract
 from pricewise.knowledge.models import KnowledgeChunk, KnowledgeDocument
@@ -192,4 +193,7 @@ async def ingest(ctx: Any, tenant_id: str, document_id: str) -> str:
         outcome = await _fail(ctx, tenant_id, document_id, exc.reason)
     if doc.source_url is None:  # an upload is kept only until it is read into chunks (or refused)
         await asyncio.to_thread(service.upload_path(ctx.settings, tenant_id, document_id).unlink, missing_ok=True)
+    if ctx.settings.openai_vector_stores and outcome != "missing":
+        # after the local commit, in a job of its own: the remote store never holds this one up
+        await remote.queue(tenant_id, document_id)
     return outcome

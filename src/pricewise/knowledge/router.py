@@ -13,6 +13,7 @@ from pricewise.core.context import CtxDep
 from pricewise.core.errors import invalid
 from pricewise.core.fetch import MB
 from pricewise.core.schemas import Limit, Offset, PathId
+from pricewise.knowledge import remote
 from pricewise.knowledge import service as svc
 from pricewise.knowledge.schemas import DocumentIn, SearchIn
 
@@ -27,7 +28,7 @@ async def add_document(body: DocumentIn, scope: ScopeDep, ctx: CtxDep, response:
     doc, created = await svc.add_url(scope, ctx.settings, body.product_id, body.url)
     if not created:
         response.status_code = 200
-    return svc.doc_out(doc)
+    return svc.doc_out(doc, await remote.remote_ids(scope))
 
 
 @router.post("/upload", dependencies=[Writer], status_code=201)
@@ -51,12 +52,14 @@ async def list_documents(scope: ScopeDep, response: Response, product_id: str | 
                          offset: Offset = 0) -> list[dict[str, Any]]:
     rows, total = await svc.list_documents(scope, product_id, status, limit, offset)
     response.headers["X-Total-Count"] = str(total)
-    return [svc.doc_out(d) for d in rows]
+    ids = await remote.remote_ids(scope)
+    return [svc.doc_out(d, ids) for d in rows]
 
 
 @router.get("/documents/{document_id}")
 async def read_document(document_id: PathId, scope: ScopeDep) -> dict[str, Any]:
-    return svc.doc_out(await svc.get_document(scope, document_id))
+    doc = await svc.get_document(scope, document_id)
+    return svc.doc_out(doc, await remote.remote_ids(scope))
 
 
 @router.delete("/documents/{document_id}", dependencies=[Writer])
@@ -67,7 +70,8 @@ async def delete_document(document_id: PathId, scope: ScopeDep, ctx: CtxDep) -> 
 
 @router.post("/documents/{document_id}/refresh", dependencies=[Writer], status_code=202)
 async def refresh_document(document_id: PathId, scope: ScopeDep, ctx: CtxDep) -> dict[str, Any]:
-    return svc.doc_out(await svc.refresh_document(scope, ctx.settings, document_id))
+    doc = await svc.refresh_document(scope, ctx.settings, document_id)
+    return svc.doc_out(doc, await remote.remote_ids(scope))
 
 
 @router.post("/search")

@@ -20,6 +20,7 @@ from pricewise.core.events import emit
 from pricewise.core.fetch import FetchError, FetchPolicy, check_signature, check_url, classify
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
+from pricewise.knowledge import remote
 from pricewise.knowledge.index import cache
 from pricewise.knowledge.models import KnowledgeChunk, KnowledgeDocument
 from pricewise.knowledge.vectors import Hit, VectorIndex
@@ -39,8 +40,11 @@ class Passage:
     ordinal: int  # the passage's position in its document
 
 
-def doc_out(d: KnowledgeDocument) -> dict[str, Any]:
+def doc_out(d: KnowledgeDocument, remote_ids: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """`remote_ids` (remote.remote_ids): where the document is in an OpenAI vector store, if it is."""
+    there = (remote_ids or {}).get(d.id, {})
     return {"_id": d.id, "product_id": d.product_id, "vector_store_id": d.vector_store_id,
+            "openai_vector_store_id": there.get("vector_store_id"), "openai_file_id": there.get("file_id"),
             "source": d.source_url or d.filename, "source_url": d.source_url, "filename": d.filename,
             "title": d.title, "content_type": d.content_type, "size_bytes": d.size_bytes, "status": d.status,
             "error": d.error, "chunk_count": d.chunk_count, "content_hash": d.content_hash,
@@ -170,6 +174,7 @@ async def _remove(scope: Scope, settings: Settings | None, doc: KnowledgeDocumen
         emit(scope.session, scope.tenant_id, "vector_store_updated", {
             "product_id": doc.product_id, "vector_store_id": doc.vector_store_id, "document_id": doc.id,
             "chunks": 0, "status": "deleted"})
+    await remote.queue_removal(scope, doc.id)  # its file in an OpenAI vector store, if any
 
 
 async def delete_document(scope: Scope, settings: Settings, document_id: str) -> None:

@@ -1,7 +1,8 @@
-"""Documentation jobs: ingest a document when it is added or refreshed, and an hourly sweep that
+"""Documentation jobs: ingest a document when it is added or refreshed, an hourly sweep that
 ingests documents left pending (a queue that was down, a crash between commit and enqueue) and
 re-fetches URL documents checked more than a day ago (re-ingested only if their content changed;
-failed ones tried again, for servers that were down)."""
+failed ones tried again, for servers that were down), and, when PRICEWISE_OPENAI_VECTOR_STORES is
+on, the sync of a document to its product's OpenAI vector store (knowledge/remote.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import or_, select
 
 from pricewise.core.base import utcnow
 from pricewise.core.jobs import huey, run_async
+from pricewise.knowledge import remote
 from pricewise.knowledge.ingest import ingest
 from pricewise.knowledge.models import KnowledgeDocument
 
@@ -26,6 +28,13 @@ SWEEP_LIMIT = 500
 @huey.task(retries=2, retry_delay=10)  # type: ignore[untyped-decorator]
 def ingest_document(tenant_id: str, document_id: str) -> str:
     return run_async(lambda ctx: ingest(ctx, tenant_id, document_id))
+
+
+# Remote failures are retried by remote.run itself, with a growing wait; huey's retries are for
+# our own errors (the database unreachable).
+@huey.task(retries=2, retry_delay=10)  # type: ignore[untyped-decorator]
+def sync_vector_store(tenant_id: str, document_id: str, attempt: int = 0) -> str:
+    return run_async(lambda ctx: remote.run(ctx, tenant_id, document_id, attempt))
 
 
 async def due(ctx: Any) -> list[tuple[str, str]]:
