@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from pricewise.accounts.router import router as accounts_router
 from pricewise.accounts.service import ensure_local_tenant
@@ -28,6 +29,8 @@ from pricewise.core.context import AppContext, CtxDep
 from pricewise.core.db import commit
 from pricewise.core.middleware import RequestContext
 from pricewise.core.tenancy import Principal
+from pricewise.estimation.classes_service import seed_platform
+from pricewise.estimation.router import router as estimation_router
 from pricewise.knowledge.router import router as knowledge_router
 from pricewise.models import load_tasks
 from pricewise.orchestration.router import router as orchestration_router
@@ -50,9 +53,16 @@ def resolve_auth_mode(settings: Settings, host: str | None) -> str:
 
 
 async def _ensure_local(ctx: AppContext) -> None:
-    async with ctx.db.session() as session:
-        tenant = await ensure_local_tenant(session)
-        await commit(session)
+    for attempt in (1, 2):
+        try:
+            async with ctx.db.session() as session:
+                tenant = await ensure_local_tenant(session)
+                await commit(session)
+            break
+        except IntegrityError:
+            # `serve --workers N` on a fresh database: another worker created it first; read it.
+            if attempt == 2:
+                raise
     ctx.local_principal = Principal(tenant_id=tenant.id, role="admin", kind="local",
                                     verified=True, tier=tenant.tier)
 
@@ -68,6 +78,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         consumer = None
         await ctx.events.start()
+        await seed_platform(ctx.db)
         if ctx.auth_mode == "local":
             await _ensure_local(ctx)
         if embedded_jobs:
@@ -105,6 +116,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(orchestration_router)
     app.include_router(knowledge_router)
     app.include_router(ws_router)
+    app.include_router(estimation_router)
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
                            validation_alias=AliasChoices("PRICEWISE_LLM_MODEL", "OPENAI_MODEL"))
     llm_timeout_seconds: float = Field(default=30, gt=0, le=600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # Documentation also synced to OpenAI vector stores (knowledge/remote.py), with the key the
+    # tenant's LLM calls use; failed syncs are retried, the wait doubling from retry_seconds.
+    openai_vector_stores: bool = False
+    openai_vector_store_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
+    openai_vector_store_max_attempts: int = Field(default=6, ge=1, le=20)
     jwt_secret: SecretStr | None = spec("JWT_SECRET", None)
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
@@ -72,6 +77,13 @@ class Settings(BaseSettings):
     price_guardrail: float = Field(default=0.30, gt=0, lt=1)  # recommended prices stay within +/- this
     alert_churn_min_customers: int = Field(default=5, ge=1)  # a churn spike needs at least this many churns
     alert_daily_digest_hour: int = Field(default=7, ge=0, le=23)  # UTC hour of the daily alert digests
+    # Estimates a tenant may create per hour, by tier (the widget's public traffic is behind these).
+    estimates_per_hour_trial: int = Field(default=10, ge=1)
+    estimates_per_hour_pro: int = Field(default=100, ge=1)
+    estimates_per_hour_enterprise: int = Field(default=1000, ge=1)
+    # Customer feedback links: e-mailed this many days after a consented estimate, valid this long.
+    feedback_request_delay_days: float = Field(default=0, ge=0, le=730)
+    feedback_link_days: int = Field(default=180, ge=1, le=1095)
     tenant_retention_days: int = Field(default=90, ge=1)
     api_key_rotation_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
     log_level: str = "INFO"

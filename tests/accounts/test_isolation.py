@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import update
 
-from pricewise.accounts.models import User
+from pricewise.accounts.models import Tenant, User
 from pricewise.core.ids import new_id
 from pricewise.core.security import hash_password
 from tests.support import PASSWORD, Account, signup
@@ -25,6 +26,7 @@ PUBLIC = {
     ("GET", "/health"), ("GET", "/health/ready"), ("POST", "/tenants/register"), ("POST", "/auth/login"),
     ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("GET", "/auth/verify-email"),
     ("POST", "/auth/accept-invite"),
+    ("POST", "/feedback/customer"),  # the magic link's token is the credential (or a JWT)
 }
 # Routes with a writing method that a viewer may call: reads sent as POST, or calls that change
 # nothing of the tenant's data.
@@ -41,11 +43,14 @@ ID_PARAMS = {"key_id": "api_key", "user_id": "user", "segment_id": "segment", "p
 ID_PARAMS |= {"document_id": "document"}
 ID_PARAMS |= {"report_id": "generated_report", "schedule_id": "scheduled_report"}
 ID_PARAMS |= {"invocation_id": "run"}
+ID_PARAMS |= {"session_id": "estimate", "conversation_id": "conversation", "class_id": "reference_class",
+              "lead_id": "lead"}
 # Path parameters that name a kind of thing rather than an object, with a valid value.
 FIXED_PARAMS = {"kind": "revenue"}
 # A valid request body for routes whose body has required fields or must not be empty.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/users/{user_id}"): {"role": "viewer"},
+    ("POST", "/estimate/{session_id}/refine"): {"additional_info": "heated"},
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -188,6 +193,29 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
         return str(made["invocation_id"])
 
     makers_of_reports["run"] = run
+
+    async def estimate() -> str:
+        return str((await ok("POST", "/estimate/start", {"description": "a 15x30 pool"}))["session_id"])
+
+    async def lead() -> str:  # an estimate with the customer's contact
+        return str((await ok("POST", "/estimate/start", {"description": "new roof",
+                                                         "customer_email": "lead@example.com"}))["_id"])
+
+    async def conversation() -> str:
+        return str((await ok("POST", "/chat/send", {"message": "I need a pool"}))["session_id"])
+
+    async def reference_class() -> str:  # custom classes need the pro or enterprise tier
+        async with client.app.state.ctx.db.session() as s:
+            await s.execute(update(Tenant).where(Tenant.id == acct.tenant_id).values(tier="enterprise"))
+            await s.commit()
+        return str((await ok("POST", "/reference-classes", {
+            "category": "construction", "subcategory": "shed", "name": f"Shed {new_id()}",
+            "cost_distribution": {"P50": 5000, "P80": 6000, "P95": 8000},
+            "timeline_distribution": {"P50": 1, "P80": 2, "P95": 3},
+            "cost_breakdown_template": {"materials": 0.6, "labor": 0.4}}))["_id"])
+
+    makers_of_reports |= {"estimate": estimate, "lead": lead, "conversation": conversation,
+                          "reference_class": reference_class}
     return {"api_key": api_key, "user": user, "segment": segment, "plan": plan, "link": link,
             "data_import": data_import, "usage_analysis": usage_analysis, "experiment": experiment,
             "scenario": scenario, **makers_of_reports}

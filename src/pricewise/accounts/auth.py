@@ -33,7 +33,8 @@ BAD_CREDENTIALS = "invalid credentials"
 # Principal needs, as plain rows on the session's connection (same transaction): no ORM objects
 # in the identity map, no JSON columns of the tenant decoded, and the statements are built once.
 _TENANT_COLUMNS = (Tenant.id.label("tenant_id"), Tenant.is_active.label("tenant_active"),
-                   Tenant.deleted_at.label("tenant_deleted_at"), Tenant.email_verified_at, Tenant.tier)
+                   Tenant.deleted_at.label("tenant_deleted_at"), Tenant.email_verified_at, Tenant.tier,
+                   Tenant.openai_key_encrypted.is_not(None).label("has_llm_key"))
 _API_KEY_LOOKUP = (
     select(ApiKey.id, ApiKey.role, ApiKey.revoked_at, ApiKey.expires_at, *_TENANT_COLUMNS)
     .join_from(ApiKey, Tenant, Tenant.id == ApiKey.tenant_id)
@@ -56,7 +57,8 @@ _USER_LOOKUP_PG = _USER_LOOKUP.add_columns(*_RLS_COLUMNS)
 def _principal_from(row: Any, kind: str, *, user_id: str | None = None,
                     api_key_id: str | None = None) -> Principal:
     return Principal(tenant_id=row.tenant_id, role=row.role, kind=kind, user_id=user_id,
-                     api_key_id=api_key_id, verified=row.email_verified_at is not None, tier=row.tier)
+                     api_key_id=api_key_id, verified=row.email_verified_at is not None, tier=row.tier,
+                     has_llm_key=bool(row.has_llm_key))
 
 
 async def authenticate(session: AsyncSession, ctx: AppContext, token: str) -> Principal:

@@ -41,7 +41,8 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None, per_minute: int, ai_per_minute: int) -> None:
+    def __init__(self, redis_url: str | None, per_minute: int, ai_per_minute: int,
+                 estimates_per_hour: dict[str, int] | None = None) -> None:
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         if redis_url:
@@ -49,6 +50,7 @@ class RateLimiter:
             self._redis = MovingWindowRateLimiter(storage)
         self.per_minute = RateLimitItemPerMinute(per_minute)
         self.ai_per_minute = RateLimitItemPerMinute(ai_per_minute)
+        self.estimates_per_hour = {**TIER_ESTIMATES_PER_HOUR, **(estimates_per_hour or {})}
 
     @property
     def backend(self) -> str:
@@ -79,7 +81,7 @@ class RateLimiter:
         return await self.enforce(self.ai_per_minute, f"ai:{tenant_id}", "AI requests per minute")
 
     async def estimates(self, tenant_id: str, tier: str) -> Decision:
-        item = RateLimitItemPerHour(TIER_ESTIMATES_PER_HOUR.get(tier, TIER_ESTIMATES_PER_HOUR["trial"]))
+        item = RateLimitItemPerHour(self.estimates_per_hour.get(tier, self.estimates_per_hour["trial"]))
         return await self.enforce(item, f"estimates:{tenant_id}", f"estimates per hour on the {tier} tier")
 
     async def key(self, item: RateLimitItem, key: str, what: str) -> Decision:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select, text
+from sqlalchemy import BindParameter, Row, Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.core.base import Base, utcnow
@@ -21,6 +21,9 @@ ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
 APP_ROLE = "pricewise_app"
 _BIND_SQL = text("SELECT set_config('role', :r, true), set_config('app.tenant_id', :t, true)")
 _TENANT_PARAM = "scope_tenant_id"
+# For statements built once (hot paths): they compare tenant columns with TENANT, and only
+# Scope.rows / Scope.scalar fill it, with the scope's own tenant.
+TENANT: BindParameter[str] = bindparam(_TENANT_PARAM)
 
 M = TypeVar("M", bound=Base)
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -35,6 +38,7 @@ class Principal:
     api_key_id: str | None = None
     verified: bool = True
     tier: str = "trial"
+    has_llm_key: bool = False  # the tenant stored an LLM key of its own (BYOK)
 
     @property
     def actor(self) -> str:
@@ -105,6 +109,14 @@ class Scope:
             stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
         return stmt
 
+    def select_shared(self, model: type[M], *, include_deleted: bool = False) -> Select[M]:
+        """Rows of this tenant and the platform's own (tenant_id NULL), for models that have both."""
+        tenant_col = model.tenant_id  # type: ignore[attr-defined]
+        stmt = select(model).where((tenant_col == self.tenant_id) | tenant_col.is_(None))
+        if not include_deleted and hasattr(model, "deleted_at"):
+            stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
+        return stmt
+
     def where(self, stmt: S, model: type[Base]) -> S:
         """Scope an arbitrary select (joins, aggregates) on one of its models."""
         return stmt.where(model.tenant_id == self.tenant_id)  # type: ignore[attr-defined]
@@ -134,6 +146,11 @@ class Scope:
         result = await conn.execute(prepared.stmt, {**params, _TENANT_PARAM: self.tenant_id})
         rows: Sequence[Row[Any]] = result.all()
         return rows
+
+    async def scalar(self, stmt: Any, **params: Any) -> Any:
+        """The scalar of a statement built once with TENANT, for this tenant."""
+        conn = await self.session.connection()
+        return (await conn.execute(stmt, {**params, _TENANT_PARAM: self.tenant_id})).scalar()
 
     async def count(self, model: type[M], *filters: Any, include_deleted: bool = False) -> int:
         stmt = self.select(model, include_deleted=include_deleted).where(*filters)
