@@ -49,10 +49,12 @@ async def send(ctx: AppContext, scope: Scope, data: dict[str, Any], *, widget: b
     message: str = data["message"]
     state = dict((row.extracted or {}).get(STATE) or {})
     known = {k: v for k, v in details(row).items() if k not in ("category", "subcategory")}
-    known = extract.merge(known, await service.details_of(await llm_client(ctx, scope), message))
+    keys = await service.stamps(scope)
+    llm = await llm_client(ctx, scope, keys.own_llm_key)
+    known = extract.merge(known, await service.details_of(llm, message))
     said = " ".join([m["content"] for m in row.messages or [] if m.get("role") == "user"] + [message])
 
-    classes = await service.class_set(scope)
+    classes = await service.class_set(scope, keys.classes)
     matches = classes.matcher.match(said, known.get("region"), known)
     best = matches[0] if matches else None
     confident = best is not None and best.confidence >= LOW_CONFIDENCE

@@ -39,19 +39,21 @@ class Details(BaseModel):
     demolition: bool | None = None
 
 
-async def llm_client(ctx: AppContext, scope: Scope) -> LLMClient | None:
-    """The tenant's LLM, or None. The offline case costs no database read: without a platform
-    key a trial tenant has none, and another tenant only with a key of its own (the principal
-    says whether it stored one; the local workspace's principal is built once, so it is asked)."""
+async def llm_client(ctx: AppContext, scope: Scope, own_key: bool | None = None) -> LLMClient | None:
+    """The tenant's LLM, or None, without a database read in the offline case: without a platform
+    key a trial tenant has none, and another tenant only with a key of its own (`own_key` when
+    the caller read it, else the principal's; the local workspace's principal is built once at
+    start, so it is read then)."""
     p = scope.principal
     platform = ctx.settings.openai_api_key is not None
     if p.tier == "trial" and not platform:
         return None
-    if p.tier != "trial" and p.kind != "local" and not p.has_llm_key:
-        return None
-    if p.kind == "local" and not platform and not await scope.session.scalar(
-            select(Tenant.openai_key_encrypted.is_not(None)).where(Tenant.id == scope.tenant_id)):
-        return None
+    if p.tier != "trial" and not (p.kind == "local" and platform):
+        if own_key is None:
+            own_key = p.has_llm_key if p.kind != "local" else bool(await scope.session.scalar(
+                select(Tenant.openai_key_encrypted.is_not(None)).where(Tenant.id == scope.tenant_id)))
+        if not own_key:
+            return None
     return await llm_for(ctx, scope.tenant_id)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from pricewise.accounts.deps import AdminDep, EstimateLimit, PrincipalDep, ScopeDep, Writer, get_principal
 from pricewise.core.base import utcnow
@@ -31,6 +32,8 @@ from pricewise.estimation.schemas import (
 )
 
 router = APIRouter(tags=["estimation"])
+# The estimate routes answer with JSONResponse: their bodies are plain JSON already, and FastAPI's
+# validation and encoding of a nested dict[str, Any] cost more CPU than the whole estimate.
 SessionPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{32,36}$")]
 
 
@@ -39,23 +42,23 @@ SessionPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{32,36}$")]
 @router.post("/estimate/start", dependencies=[Writer, EstimateLimit])
 async def start_estimate(body: EstimateStartIn, scope: ScopeDep, ctx: CtxDep,
                          chat_session_id: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F-]{32,36}$")] = None,
-                         ) -> dict[str, Any]:
+                         ) -> JSONResponse:
     """`chat_session_id` (optional): the scoping conversation whose details this estimate uses."""
     chat = await chat_service.by_session(scope, chat_session_id) if chat_session_id else None
     row = await service.start(ctx, scope, body.model_dump(), chat=chat)
-    return service.estimate_out(row)
+    return JSONResponse(service.estimate_out(row))
 
 
 @router.get("/estimate/{session_id}")
-async def read_estimate(session_id: SessionPath, scope: ScopeDep, history: bool = False) -> dict[str, Any]:
+async def read_estimate(session_id: SessionPath, scope: ScopeDep, history: bool = False) -> JSONResponse:
     row = await service.by_session(scope, session_id)
-    return service.estimate_out(row, await service.versions(scope, row) if history else None)
+    return JSONResponse(service.estimate_out(row, await service.versions(scope, row) if history else None))
 
 
 @router.post("/estimate/{session_id}/refine", dependencies=[Writer, EstimateLimit])
-async def refine_estimate(session_id: SessionPath, body: RefineIn, scope: ScopeDep, ctx: CtxDep) -> dict[str, Any]:
+async def refine_estimate(session_id: SessionPath, body: RefineIn, scope: ScopeDep, ctx: CtxDep) -> JSONResponse:
     row = await service.refine(ctx, scope, session_id, body.model_dump())
-    return service.estimate_out(row, await service.versions(scope, row))
+    return JSONResponse(service.estimate_out(row, await service.versions(scope, row)))
 
 
 @router.get("/estimates")

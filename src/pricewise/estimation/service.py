@@ -10,8 +10,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, func, select
 
+from pricewise.accounts.models import Tenant
 from pricewise.analytics.narrator import narrate
 from pricewise.core.context import AppContext
 from pricewise.core.embeddings import get_embedder
@@ -19,7 +20,7 @@ from pricewise.core.errors import NotFound, invalid
 from pricewise.core.ids import new_id
 from pricewise.core.llm import LLMClient
 from pricewise.core.schemas import _iso_z
-from pricewise.core.tenancy import Scope
+from pricewise.core.tenancy import TENANT, Scope
 from pricewise.estimation import classes_service, extract, feedback_service
 from pricewise.estimation.compute import ClassView, Estimate, estimate
 from pricewise.estimation.llm_extract import llm_client, llm_details
@@ -56,7 +57,7 @@ def _candidate(c: ReferenceClass) -> Candidate:
 async def class_set(scope: Scope, key: Any = None) -> ClassSet:
     """The tenant's matcher, rebuilt only when its visible classes changed (`key`: their stamp)."""
     if key is None:
-        key = (await stamps(scope))[0]
+        key = (await stamps(scope)).classes
     hit = _cache.get(scope.tenant_id)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -68,13 +69,23 @@ async def class_set(scope: Scope, key: Any = None) -> ClassSet:
     return built
 
 
-# What the cached matcher and calibration depend on, in one round trip, built once.
-_STAMPS = select(classes_service.STAMP.label("classes") + "#" + feedback_service.STAMP.label("feedback"))
+@dataclass(frozen=True)
+class Stamps:
+    classes: str  # the cached matcher's key
+    feedback: str  # the cached calibration's key
+    own_llm_key: bool  # the tenant stored an LLM key of its own
 
 
-async def stamps(scope: Scope) -> tuple[str, str]:
-    classes, _, feedback = str(await scope.scalar(_STAMPS)).partition("#")
-    return classes, feedback
+# What an estimate's caches depend on, and whether the tenant has its own LLM key: one round
+# trip, one statement built once.
+_STAMPS = select(classes_service.STAMP + "#" + feedback_service.STAMP + "#" + select(
+    func.count(Tenant.id).cast(String)).where(
+        Tenant.id == TENANT, Tenant.openai_key_encrypted.is_not(None)).scalar_subquery())
+
+
+async def stamps(scope: Scope) -> Stamps:
+    classes, feedback, own = str(await scope.scalar(_STAMPS)).split("#")
+    return Stamps(classes, feedback, own == "1")
 
 
 def canonical_region(value: str | None, field: str = "region") -> str | None:
@@ -114,16 +125,15 @@ class Computed:
     region: str | None
 
 
-async def compute(scope: Scope, llm: LLMClient | None, description: str, region: str | None,
+async def compute(scope: Scope, llm: LLMClient | None, keys: Stamps, description: str, region: str | None,
                   attrs: dict[str, Any]) -> Computed:
-    class_key, feedback_key = await stamps(scope)
-    classes = await class_set(scope, class_key)
+    classes = await class_set(scope, keys.classes)
     matches = classes.matcher.match(description, region, attrs)
     if not matches:
         raise NotFound("no reference classes are available to estimate with")
     best = matches[0]
     view = classes.views[best.id]
-    cal, cal_info = await feedback_service.calibration_for(scope, view, region, feedback_key)
+    cal, cal_info = await feedback_service.calibration_for(scope, view, region, keys.feedback)
     result = estimate(view, region, attrs, cal)
     story = await narrate(llm, kind="estimate", facts=_facts(view, result, region, cal.n),
                           template=_template(view, result, region, cal.n), budget_seconds=10.0)
@@ -180,13 +190,14 @@ async def details_of(llm: LLMClient | None, text: str) -> dict[str, Any]:
 async def start(ctx: AppContext, scope: Scope, data: dict[str, Any], *, chat: Any = None,
                 widget: bool = False) -> Estimation:
     region = canonical_region(data.get("region"))
-    llm = await llm_client(ctx, scope)
+    keys = await stamps(scope)
+    llm = await llm_client(ctx, scope, keys.own_llm_key)
     attrs = await details_of(llm, data["description"])
     if chat is not None:
         attrs = extract.merge({k: v for k, v in chat.extracted.items() if k not in ("category", "subcategory")},
                               attrs)
     region = region or attrs.get("region")
-    c = await compute(scope, llm, data["description"], region, attrs)
+    c = await compute(scope, llm, keys, data["description"], region, attrs)
     row = Estimation(id=new_id(), session_id=str(uuid.uuid4()), version=1, user_description=data["description"],
                      widget_session=widget, customer_email=data.get("customer_email"),
                      customer_name=data.get("customer_name"), customer_phone=data.get("customer_phone"),
@@ -223,12 +234,13 @@ async def refine(ctx: AppContext, scope: Scope, session_id: str, data: dict[str,
     row = await by_session(scope, session_id)
     info = data["additional_info"]
     old = {k: v for k, v in (row.extracted_attributes or {}).items() if k not in ("category", "subcategory")}
-    llm = await llm_client(ctx, scope)
+    keys = await stamps(scope)
+    llm = await llm_client(ctx, scope, keys.own_llm_key)
     new = await details_of(llm, info)
     attrs = extract.merge(old, new)
     region = canonical_region(data.get("region")) or new.get("region") or row.region
     description = f"{row.user_description}\n{info}"
-    c = await compute(scope, llm, description, region, attrs)
+    c = await compute(scope, llm, keys, description, region, attrs)
     scope.add(_version(row))  # the version being replaced; the current one is the row itself
     row.user_description = description[:20_000]
     row.version += 1
