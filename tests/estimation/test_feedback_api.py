@@ -10,11 +10,12 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from pricewise.accounts.models import Tenant
 from pricewise.core.security import encode_jwt
 from pricewise.estimation.models import Estimation, Feedback
-from tests.support import Mailbox, signup
+from tests.support import Mailbox, OpenAIStub, signup
 
 
 async def feedback_rows(client: Any) -> int:
@@ -167,3 +168,47 @@ async def test_outcomes_calibrate_later_estimates(make_client):
     assert any("Calibration" in f["label"] for f in later["estimate"]["factors"])
     async with client.app.state.ctx.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Estimation))).scalar_one() == 10
+
+
+async def test_platform_evidence_calibrates_a_tenant_without_outcomes(client, mailbox: Mailbox):
+    from pricewise.estimation.tasks import refit_platform
+
+    a = await signup(client, mailbox, "pa@example.com")
+    b = await signup(client, mailbox, "pb@example.com", name="B")
+    async with client.app.state.ctx.db.session() as s:  # enough estimates an hour for the test
+        await s.execute(update(Tenant).values(tier="enterprise"))
+        await s.commit()
+    desc = {"description": "midrange kitchen remodel, 200 sq ft", "region": "SoCal - Coastal"}
+    first_b = (await client.post("/estimate/start", json=desc, headers=b.bearer)).json()
+    for k in range(8):  # A's kitchens all came in about 30% over
+        e = (await client.post("/estimate/start", json=desc, headers=a.bearer)).json()
+        r = await client.post("/feedback/contractor", headers=a.bearer, json={
+            "estimation_id": e["estimation_id"], "actual_cost": e["estimate"]["cost_p50"] * (1.28 + 0.01 * k)})
+        assert r.status_code == 201, r.text
+    assert await refit_platform(client.app.state.ctx) == 8  # the job body: no consumer runs here
+    later_b = (await client.post("/estimate/start", json=desc, headers=b.bearer)).json()
+    assert later_b["calibration"]["applied"] is True and later_b["calibration"]["source"] == "platform"
+    assert later_b["estimate"]["cost_p50"] > first_b["estimate"]["cost_p50"] * 1.1
+    # B learns the class's bias, nothing of A's projects
+    summary_b = (await client.get("/feedback/summary", headers=b.bearer)).json()
+    assert summary_b["feedback_submissions"] == 0 and summary_b["by_reference_class"] == {}
+
+
+async def test_a_pro_tenant_uses_its_own_llm_key_and_a_trial_tenant_none(client, mailbox: Mailbox,
+                                                                          openai_stub: OpenAIStub):
+    pro = await signup(client, mailbox, "pro@example.com")
+    trial = await signup(client, mailbox, "trial@example.com", name="T")
+    async with client.app.state.ctx.db.session() as s:
+        await s.execute(update(Tenant).where(Tenant.id == pro.tenant_id).values(tier="pro"))
+        await s.commit()
+    client.app.state.ctx.settings.openai_base_url = openai_stub.base_url
+    r = await client.put("/tenants/settings", json={"openai_api_key": "sk-test-good-key-1234"}, headers=pro.bearer)
+    assert r.status_code == 200, r.text
+    before = len(openai_stub.posts)
+    r = await client.post("/estimate/start", json={"description": "a new roof in Fresno"}, headers=trial.bearer)
+    assert r.status_code == 200 and len(openai_stub.posts) == before  # no key: rules and template only
+    r = await client.post("/estimate/start", json={"description": "a new roof in Fresno"}, headers=pro.bearer)
+    assert r.status_code == 200, r.text
+    calls = openai_stub.posts[before:]
+    assert calls and {c["key"] for c in calls} == {"sk-test-good-key-1234"}
+    assert "sk-test-good-key-1234" not in r.text

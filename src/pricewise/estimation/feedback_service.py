@@ -34,7 +34,7 @@ from pricewise.estimation.models import Estimation, Feedback, FeedbackLink, Plat
 
 log = logging.getLogger("pricewise.estimation")
 LINK_PURPOSE = "feedback"
-_cache: dict[str, tuple[Any, CalibrationModel]] = {}
+_cache: dict[str, tuple[Any, CalibrationModel, CalibrationModel | None]] = {}
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -79,29 +79,43 @@ STAMP = select(
 ).where(Feedback.tenant_id == TENANT, Feedback.deleted_at.is_(None)).scalar_subquery()
 
 
-async def model_for(scope: Scope, key: Any = None) -> CalibrationModel:
-    """The tenant's calibration, refitted only when its outcomes or the platform's evidence changed."""
+async def model_for(scope: Scope, key: Any = None) -> tuple[CalibrationModel, CalibrationModel | None]:
+    """The tenant's calibration and the platform's evidence, refitted only when the tenant's
+    outcomes or the platform's evidence changed."""
     if key is None:
         key = str(await scope.scalar(select(STAMP)))
     hit = _cache.get(scope.tenant_id)
     if hit is not None and hit[0] == key:
-        return hit[1]
+        return hit[1], hit[2]
     rows = await outcomes(scope)
     base = await platform_model(scope.session) if not str(key).endswith("|") else None
     model = await asyncio.to_thread(calibrate, [_outcome(f) for f in rows], base)
-    _cache[scope.tenant_id] = (key, model)
-    return model
+    _cache[scope.tenant_id] = (key, model, base)
+    return model, base
+
+
+def _platform_only(base: CalibrationModel | None, class_id: str) -> Calibration | None:
+    """A platform class's bias from every tenant's outcomes, for a tenant with too few of its own."""
+    fit = base.cost.classes.get(class_id) if base else None
+    if base is None or fit is None or fit.n < MIN_OUTCOMES:
+        return None
+    timeline = base.timeline.classes.get(class_id)
+    return Calibration(cost_bias=math.exp(fit.log_bias),
+                       timeline_bias=math.exp(timeline.log_bias) if timeline else 1.0, n=fit.n)
 
 
 async def calibration_for(scope: Scope, view: ClassView, region: str | None,
                           key: Any = None) -> tuple[Calibration, dict[str, Any]]:
-    model = await model_for(scope, key)
+    model, base = await model_for(scope, key)
     cal = model.for_estimate(view.id, view.subcategory, region)
     fit = model.cost.classes.get(view.id)
     info: dict[str, Any] = {"applied": cal is not None, "class_outcomes": fit.n if fit else 0,
-                            "min_outcomes": MIN_OUTCOMES}
+                            "min_outcomes": MIN_OUTCOMES, "source": "tenant"}
     if cal is None:
-        return Calibration(), info
+        cal = _platform_only(base, view.id)
+        if cal is None:
+            return Calibration(), info
+        info.update(applied=True, source="platform", platform_outcomes=cal.n)
     info.update(cost_factor=round(cal.cost_bias, 4), timeline_factor=round(cal.timeline_bias, 4),
                 cost_log_sd=None if cal.cost_sigma is None else round(cal.cost_sigma, 4))
     return cal, info
