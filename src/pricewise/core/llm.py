@@ -202,14 +202,7 @@ class LLMClient:
         return self._parse(resp)
 
     def _detail(self, resp: httpx.Response) -> str:
-        """The provider's own error message, redacted and short (some servers echo the key)."""
-        try:
-            data = resp.json()
-            msg = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        except (ValueError, AttributeError):
-            msg = None
-        text = str(msg) if msg else resp.text
-        return self._redact(" ".join(text.split()))[:200] or "no details"
+        return error_detail(resp, self._redact)
 
     def _parse(self, resp: httpx.Response) -> ChatResult:
         try:
@@ -235,6 +228,17 @@ class LLMClient:
                                 None if error is None else self._redact(error)[:200])
         except Exception as exc:  # accounting must never break the call it accounts for
             log.warning("llm %s: usage not recorded (%s)", purpose, type(exc).__name__)
+
+
+def error_detail(resp: httpx.Response, redact: Callable[[str], str]) -> str:
+    """An OpenAI-style server's own error message, redacted and short (some servers echo the key)."""
+    try:
+        data = resp.json()
+        msg = data.get("error", {}).get("message") if isinstance(data, dict) else None
+    except (ValueError, AttributeError):
+        msg = None
+    text = str(msg) if msg else resp.text
+    return redact(" ".join(text.split()))[:200] or "no details"
 
 
 def _int(value: Any) -> int:

@@ -130,6 +130,13 @@ class Scope:
             raise NotFound(f"{label or model.__name__} {id_} not found")
         return row
 
+    async def one(self, stmt: Select[Any], what: str) -> Any:
+        """The one row a select of this scope finds, or NotFound naming `what`."""
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"{what} not found")
+        return row
+
     async def list(self, model: type[M], *filters: Any, order_by: Any = None, limit: int | None = None,
                    offset: int = 0, include_deleted: bool = False) -> Sequence[M]:
         stmt = self.select(model, include_deleted=include_deleted).where(*filters)

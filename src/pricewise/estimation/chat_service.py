@@ -9,7 +9,7 @@ from typing import Any
 
 from pricewise.core.base import utcnow
 from pricewise.core.context import AppContext
-from pricewise.core.errors import Conflict, NotFound
+from pricewise.core.errors import Conflict
 from pricewise.core.tenancy import Scope
 from pricewise.estimation import chat, extract, service
 from pricewise.estimation.llm_extract import llm_client
@@ -23,10 +23,8 @@ STATE = "_state"  # what was asked last and what the customer could not say; not
 
 
 async def by_session(scope: Scope, session_id: str) -> ChatSession:
-    row = (await scope.session.execute(scope.select(ChatSession).where(
-        ChatSession.session_id == session_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"conversation {session_id} not found")
+    row: ChatSession = await scope.one(scope.select(ChatSession).where(ChatSession.session_id == session_id),
+                                       f"conversation {session_id}")
     return row
 
 

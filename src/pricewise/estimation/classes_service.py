@@ -11,7 +11,7 @@ from sqlalchemy import String, func, select
 from sqlalchemy.exc import IntegrityError
 
 from pricewise.core.db import Database
-from pricewise.core.errors import Forbidden, Invalid, NotFound
+from pricewise.core.errors import Forbidden, Invalid
 from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import TENANT, Scope
 from pricewise.estimation import priors
@@ -98,10 +98,8 @@ STAMP = select(func.count(ReferenceClass.id).cast(String) + "|" + func.coalesce(
 
 
 async def get_visible(scope: Scope, class_id: str) -> ReferenceClass:
-    row = (await scope.session.execute(scope.select_shared(ReferenceClass).where(
-        ReferenceClass.id == class_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"reference class {class_id} not found")
+    row: ReferenceClass = await scope.one(scope.select_shared(ReferenceClass).where(
+        ReferenceClass.id == class_id), f"reference class {class_id}")
     return row
 
 

@@ -126,7 +126,11 @@ class Computed:
 
 
 async def compute(scope: Scope, llm: LLMClient | None, keys: Stamps, description: str, region: str | None,
-                  attrs: dict[str, Any]) -> Computed:
+                  attrs: dict[str, Any], ctx: AppContext | None = None) -> Computed:
+    if ctx is not None and ctx.settings.estimation_via_mcp:  # through the MCP compute_estimate tool
+        from pricewise.mcp.client import compute_remote
+
+        return await compute_remote(ctx, scope, description, region, attrs)
     classes = await class_set(scope, keys.classes)
     matches = classes.matcher.match(description, region, attrs)
     if not matches:
@@ -197,7 +201,7 @@ async def start(ctx: AppContext, scope: Scope, data: dict[str, Any], *, chat: An
         attrs = extract.merge({k: v for k, v in chat.extracted.items() if k not in ("category", "subcategory")},
                               attrs)
     region = region or attrs.get("region")
-    c = await compute(scope, llm, keys, data["description"], region, attrs)
+    c = await compute(scope, llm, keys, data["description"], region, attrs, ctx)
     row = Estimation(id=new_id(), session_id=str(uuid.uuid4()), version=1, user_description=data["description"],
                      widget_session=widget, customer_email=data.get("customer_email"),
                      customer_name=data.get("customer_name"), customer_phone=data.get("customer_phone"),
@@ -214,19 +218,15 @@ async def start(ctx: AppContext, scope: Scope, data: dict[str, Any], *, chat: An
 
 
 async def by_session(scope: Scope, session_id: str) -> Estimation:
-    row = (await scope.session.execute(scope.select(Estimation).where(
-        Estimation.session_id == session_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"estimate {session_id} not found")
+    row: Estimation = await scope.one(scope.select(Estimation).where(Estimation.session_id == session_id),
+                                      f"estimate {session_id}")
     return row
 
 
 async def find(scope: Scope, ref: str) -> Estimation:
     """An estimate by its _id or its session_id."""
-    row = (await scope.session.execute(scope.select(Estimation).where(
-        (Estimation.id == ref) | (Estimation.session_id == ref)))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"estimate {ref} not found")
+    row: Estimation = await scope.one(scope.select(Estimation).where(
+        (Estimation.id == ref) | (Estimation.session_id == ref)), f"estimate {ref}")
     return row
 
 
@@ -240,7 +240,7 @@ async def refine(ctx: AppContext, scope: Scope, session_id: str, data: dict[str,
     attrs = extract.merge(old, new)
     region = canonical_region(data.get("region")) or new.get("region") or row.region
     description = f"{row.user_description}\n{info}"
-    c = await compute(scope, llm, keys, description, region, attrs)
+    c = await compute(scope, llm, keys, description, region, attrs, ctx)
     scope.add(_version(row))  # the version being replaced; the current one is the row itself
     row.user_description = description[:20_000]
     row.version += 1

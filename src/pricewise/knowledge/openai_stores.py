@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from pricewise.core.llm import error_detail
 from pricewise.core.logs import scrub
 
 UPLOAD_TIMEOUT_FACTOR = 4  # an upload of a large document takes longer than a JSON call
@@ -66,14 +67,7 @@ class VectorStoreClient:
         return body
 
     def _detail(self, resp: httpx.Response) -> str:
-        """The server's own error message, redacted and short (some servers echo the key)."""
-        try:
-            data = resp.json()
-            msg = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        except (ValueError, AttributeError):
-            msg = None
-        text = str(msg) if msg else resp.text
-        return self._redact(" ".join(text.split()))[:200] or "no details"
+        return error_detail(resp, self._redact)
 
     @staticmethod
     def _id(body: dict[str, Any], what: str) -> str:
