@@ -50,7 +50,9 @@ def _doc(entity_type: str, entity: Any) -> tuple[str, str]:
 
 async def _upsert(scope: Scope, entity_type: str, entity: Any) -> None:
     title, body = _doc(entity_type, entity)
-    vec = get_embedder().embed([f"{title}. {body}"[:2000]])[0]
+    # In a thread: a word this process has not seen yet runs through the transformer once (ms of
+    # CPU), which must not stall the event loop and every request on it.
+    vec = (await asyncio.to_thread(get_embedder().embed, [f"{title}. {body}"[:2000]]))[0]
     existing = (await scope.session.execute(scope.select(SearchDoc).where(
         SearchDoc.entity_type == entity_type, SearchDoc.entity_id == entity.id))).scalar_one_or_none()
     if existing is None:
