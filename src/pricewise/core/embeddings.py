@@ -142,6 +142,12 @@ class StaticEmbedder:
                 self.table[chunk] = self.model.forward(seq, np.ones_like(seq))[:, 1]
                 self.known[chunk] = True
 
+    def unseen(self, text: str) -> bool:
+        """Whether embedding `text` would first run some of its tokens through the transformer
+        (milliseconds of CPU: callers on an event loop then embed in a thread)."""
+        ids = self.tok.encode((text or "")[:4000], add_special_tokens=False).ids
+        return not bool(self.known[ids].all()) if ids else False
+
     def embed(self, texts: list[str]) -> Vec:
         encoded = [[j for j in e.ids if j not in self.special] for e in self.tok.encode_batch(
             [(t or "")[:4000] for t in texts], add_special_tokens=False)]

@@ -3,12 +3,14 @@ matched on everything the customer said, and chat.next_turn decides what to ask 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from pricewise.core.base import utcnow
 from pricewise.core.context import AppContext
+from pricewise.core.embeddings import static_embedder
 from pricewise.core.errors import Conflict
 from pricewise.core.tenancy import Scope
 from pricewise.estimation import chat, extract, service
@@ -53,7 +55,10 @@ async def send(ctx: AppContext, scope: Scope, data: dict[str, Any], *, widget: b
     said = " ".join([m["content"] for m in row.messages or [] if m.get("role") == "user"] + [message])
 
     classes = await service.class_set(scope, keys.classes)
-    matches = classes.matcher.match(said, known.get("region"), known)
+    if static_embedder().unseen(said):  # first sight of a word: the transformer, off the loop
+        matches = await asyncio.to_thread(classes.matcher.match, said, known.get("region"), known)
+    else:
+        matches = classes.matcher.match(said, known.get("region"), known)
     best = matches[0] if matches else None
     confident = best is not None and best.confidence >= LOW_CONFIDENCE
     sub = best.subcategory if best is not None and confident else None

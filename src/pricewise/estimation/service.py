@@ -15,7 +15,7 @@ from sqlalchemy import String, func, select
 from pricewise.accounts.models import Tenant
 from pricewise.analytics.narrator import narrate
 from pricewise.core.context import AppContext
-from pricewise.core.embeddings import get_embedder
+from pricewise.core.embeddings import get_embedder, static_embedder
 from pricewise.core.errors import NotFound, invalid
 from pricewise.core.ids import new_id
 from pricewise.core.llm import LLMClient
@@ -132,7 +132,10 @@ async def compute(scope: Scope, llm: LLMClient | None, keys: Stamps, description
 
         return await compute_remote(ctx, scope, description, region, attrs)
     classes = await class_set(scope, keys.classes)
-    matches = classes.matcher.match(description, region, attrs)
+    if static_embedder().unseen(description):  # first sight of a word: the transformer, off the loop
+        matches = await asyncio.to_thread(classes.matcher.match, description, region, attrs)
+    else:
+        matches = classes.matcher.match(description, region, attrs)
     if not matches:
         raise NotFound("no reference classes are available to estimate with")
     best = matches[0]
