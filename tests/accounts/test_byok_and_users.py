@@ -77,6 +77,18 @@ async def test_byok_key_is_validated_encrypted_and_never_shown(make_client, mail
     assert await _stored_key(client, acct.tenant_id) == (None, None)
 
 
+async def test_byok_key_that_cannot_travel_in_a_header_is_refused(make_client, mailbox, openai_stub):
+    client = await make_client(openai_base_url=openai_stub.base_url)
+    acct = await signup(client, mailbox, "owner@byok-text.example")
+    for key in ("sk-test-\x80-key-1234", "sk-test-ключ-1234", "sk-test key-1234", "sk-test-\tkey-1234"):
+        r = await client.put("/tenants/settings", json={"openai_api_key": key, "name": "Renamed"},
+                             headers=acct.bearer)
+        assert "printable ASCII" in _field_error(r, "openai_api_key"), key
+    assert openai_stub.requests == []  # refused before any call to the provider
+    assert await _stored_key(client, acct.tenant_id) == (None, None)
+    assert (await client.get("/tenants/me", headers=acct.bearer)).json()["name"] == "Acme Pools"
+
+
 async def test_branding_and_regions_are_validated_per_field(make_client, mailbox):
     client = await make_client()
     acct = await signup(client, mailbox, "owner@brand.example")

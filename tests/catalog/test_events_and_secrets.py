@@ -98,3 +98,18 @@ async def test_repeated_canvas_node_refused(local):
     r = await local.put("/api/canvas/positions", json={"positions": [{"id": node, "x": 1, "y": 1},
                                                                      {"id": node, "x": 2, "y": 2}]})
     assert r.status_code == 422 and "once" in r.text
+
+
+async def test_nul_characters_in_configs_are_422_on_the_field_and_nothing_is_stored(local):
+    prod = (await local.post("/product/create", json={"name": "P"})).json()
+    configs = ({"k": "a\x00b"}, {"a\x00": 1}, {"nested": {"list": ["ok", "\x00"]}})
+    for config in configs:
+        src = await local.post("/datasources/create", json={"name": "S", "category": "product",
+                                                            "source_type": "database", "config": config})
+        integ = await local.post("/productintegration/create", json={"product_id": prod["_id"],
+                                                                     "integration_type": "db", "config": config})
+        for r in (src, integ):
+            assert r.status_code == 422, r.text  # PostgreSQL's JSON refused it: a 503 before
+            assert [f["field"] for f in r.json()["error"]["fields"]] == ["config"]
+    assert (await local.get("/productsources/list")).json() == []
+    assert (await local.get("/productintegration/list", params={"product_id": prod["_id"]})).json() == []

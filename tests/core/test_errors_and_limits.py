@@ -237,3 +237,51 @@ async def test_every_response_carries_a_request_id(make_client, mailbox):
     for rid in ("short", "A" * 65, "bad id with spaces", "<script>alert(1)</script>"):
         r = await client.get("/health", headers={"X-Request-ID": rid})
         assert r.headers["X-Request-ID"] != rid and len(r.headers["X-Request-ID"]) >= 8
+
+
+async def test_offsets_past_any_table_are_422_not_an_overflow(make_client, mailbox):
+    client = await make_client()
+    acct = await signup(client, mailbox, "offsets@acme.example")
+    huge = str(2**88)  # no database integer holds it: SQLite used to raise OverflowError, a 500
+    for path, param in (("/api/usage-analysis", "offset"), ("/product/list", "offset"),
+                        ("/api/reports/history", "offset"), ("/api/recommendations/pricing", "offset"),
+                        ("/imports", "offset"), ("/api/orchestration/runs", "offset"),
+                        ("/api/orchestration/runs/0123456789abcdef01234567/logs", "after")):
+        r = await client.get(path, params={param: huge}, headers=acct.key_headers)
+        _assert_error_shape(r, 422, "validation_error")
+        assert _fields(r) == [param], (path, r.text)
+    ok = await client.get("/api/usage-analysis", params={"offset": 2**31 - 1}, headers=acct.key_headers)
+    assert ok.status_code == 200 and ok.json() == [], ok.text
+
+
+async def test_openapi_declares_the_error_shape_every_route_answers_with(make_client, mailbox):
+    client = await make_client()
+    spec = (await client.get("/openapi.json")).json()
+    error = spec["components"]["schemas"]["ErrorResponse"]
+    assert set(error["required"]) == {"error", "request_id"}
+    for path, method in (("/product/read", "get"), ("/tenants/register", "post"), ("/api/usage-analysis", "get")):
+        responses = spec["paths"][path][method]["responses"]
+        for status in ("400", "401", "403", "404", "409", "422", "429"):
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+    # the declared 422 is what a validation failure really looks like
+    r = await client.post(REGISTER, json={})
+    assert set(r.json()) == set(error["properties"]) and "detail" not in r.json()
+    # GET /leads?format=csv and report downloads declare their media types
+    assert "text/csv" in spec["paths"]["/leads"]["get"]["responses"]["200"]["content"]
+    assert list(spec["paths"]["/api/reports/{report_id}/download"]["get"]["responses"]["200"]["content"]) == [
+        "application/pdf"]
+
+
+async def test_a_value_postgresql_refuses_is_422_not_database_unavailable(make_client):
+    client = await make_client(auth_mode="local")
+    before = (await client.get("/llmstxt/get")).json()
+    r = await client.put("/llmstxt/update", json={"system_prompts": {"narrator": "Be brief.\x00"}})
+    if client.app.state.ctx.db.is_postgres:
+        # PostgreSQL's text and JSON cannot hold NUL: asyncpg reports it as a bare DBAPIError, which
+        # read as "database unavailable, retry" (503) though no retry could succeed.
+        body = _assert_error_shape(r, 422, "invalid_value")
+        assert "NUL" in body["error"]["message"] and "Retry-After" not in r.headers
+        assert (await client.get("/llmstxt/get")).json() == before
+    else:
+        assert r.status_code == 200, r.text  # SQLite stores it as given

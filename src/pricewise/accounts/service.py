@@ -161,6 +161,9 @@ async def update_settings(session: AsyncSession, ctx: AppContext, principal: Pri
             key = key.strip()
             if len(key) < 8:
                 raise invalid("openai_api_key", "is too short to be a key")
+            if not (key.isascii() and key.isprintable()) or " " in key:
+                # It travels in an HTTP header: anything else could not even be sent to the provider.
+                raise invalid("openai_api_key", "must be printable ASCII without spaces")
             await validate_openai_key(ctx, key)
             tenant.openai_key_encrypted = ctx.keys.box.encrypt(key, aad=tenant.id)
             tenant.openai_key_last4 = key[-4:]

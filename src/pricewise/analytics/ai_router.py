@@ -13,10 +13,11 @@ from pricewise.accounts.llm import llm_for
 from pricewise.analytics import gap_service, insights_service, recommendations
 from pricewise.analytics.schemas import GapDiagnosisIn, RecommendationIn
 from pricewise.core.context import CtxDep
+from pricewise.core.schemas import MAX_OFFSET
 
 router = APIRouter(tags=["ai analysis"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 @router.get("/api/ai-analysis/gap-diagnosis")

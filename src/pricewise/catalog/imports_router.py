@@ -11,6 +11,7 @@ from pricewise.catalog import imports
 from pricewise.catalog.models import DataImport
 from pricewise.catalog.sources import import_out
 from pricewise.core.context import CtxDep
+from pricewise.core.schemas import MAX_OFFSET
 
 router = APIRouter(tags=["imports"])
 
@@ -31,7 +32,7 @@ async def upload(kind: str, scope: ScopeDep, ctx: CtxDep, file: Annotated[Upload
 
 @router.get("/imports")
 async def list_imports(scope: ScopeDep, response: Response, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[dict[str, Any]]:
     rows = await scope.list(DataImport, order_by=DataImport.created_at.desc(), limit=limit, offset=offset)
     response.headers["X-Total-Count"] = str(await scope.count(DataImport))
     return [import_out(r) for r in rows]

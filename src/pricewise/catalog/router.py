@@ -13,11 +13,12 @@ from pricewise.catalog import schemas as s
 from pricewise.catalog import search as search_svc
 from pricewise.catalog import service as svc
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product
+from pricewise.core.schemas import MAX_OFFSET
 
 router = APIRouter(tags=["catalog"])
 IdQuery = Annotated[str, Query(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex id")]
 Limit = Annotated[int, Query(ge=1, le=5000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 OK = {"success": True}
 
 

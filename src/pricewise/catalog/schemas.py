@@ -214,24 +214,41 @@ PromptKey = Annotated[str, StringConstraints(max_length=100)]
 PromptMap = dict[PromptKey, Annotated[str, StringConstraints(max_length=20_000)]]
 
 
+def _has_nul(v: Any) -> bool:
+    if isinstance(v, str):
+        return "\x00" in v
+    if isinstance(v, dict):
+        return any(_has_nul(k) or _has_nul(x) for k, x in v.items())
+    return isinstance(v, list) and any(_has_nul(x) for x in v)
+
+
+def _nul_free(v: Any) -> Any:
+    if _has_nul(v):  # PostgreSQL's JSON cannot hold one, in a key or a value
+        raise ValueError("must not contain NUL characters")
+    return v
+
+
+# Free-form settings stored as JSON.
+Config = Annotated[dict[Annotated[str, StringConstraints(max_length=100)], Any], AfterValidator(_nul_free)]
+
+
 class LlmTextUpdate(UiIn):
     system_prompts: PromptMap | None = None
     analysis_templates: PromptMap | None = None
-    response_formats: dict[str, dict[str, Any]] | None = None
+    response_formats: Annotated[dict[str, dict[str, Any]], AfterValidator(_nul_free)] | None = None
 
 
 class IntegrationIn(UiIn):
     product_id: Id
     integration_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    config: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(default_factory=dict,
-                                                                                 max_length=50)
+    config: Config = Field(default_factory=dict, max_length=50)
 
 
 class DataSourceIn(UiIn):
     name: Name
     category: Literal["product", "revenue", "customer_segment"]
     source_type: Literal["api", "database", "webhook", "csv_upload"]
-    config: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(default_factory=dict, max_length=50)
+    config: Config = Field(default_factory=dict, max_length=50)
 
     @field_validator("config")
     @classmethod

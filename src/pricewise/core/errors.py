@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -67,6 +68,38 @@ class TooMany(AppError):
 class Unavailable(AppError):
     status = 503
     code = "unavailable"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+    request_id: str | None
+
+
+# The failures any route may answer with, in the one error shape (installed app-wide in create_app).
+# 422 replaces FastAPI's default HTTPValidationError, which this app never sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description} for status, description in (
+        (400, "Malformed request (e.g. body not valid JSON)"),
+        (401, "Missing or invalid credentials"),
+        (403, "Authenticated but not allowed (role, unverified e-mail, inactive tenant)"),
+        (404, "Not found (another tenant's row is not found too)"),
+        (409, "Conflicts with existing data or the resource's state"),
+        (413, "Body too large"),
+        (422, "Invalid input; `fields` names each wrong field"),
+        (429, "Rate limited; see Retry-After"),
+    )
+}
 
 
 def invalid(field: str, message: str) -> Invalid:
@@ -134,14 +167,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:
-        # A value the database refused (too long, out of range): the request's fault, not an outage.
+        # A value the database refused (too long, out of range, NUL): the request's fault, not an outage.
         log.info("data error: %s", type(exc.orig).__name__)
-        return JSONResponse(error_body(422, "invalid_value", "a value is too long or out of range for its field",
-                                       request), status_code=422)
+        message = "a value cannot be stored: too long or out of range for its field, or a NUL character"
+        return JSONResponse(error_body(422, "invalid_value", message, request), status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        if str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "").startswith("22"):
+            # PostgreSQL's data exceptions (a NUL character in text or JSON, a value out of range):
+            # asyncpg's are not translated to DataError, but they are the request's fault all the same.
+            return await _data(request, exc)  # type: ignore[arg-type]
         # Connection loss and lock time-outs: the client may retry; nothing was committed.
         log.warning("database error: %s", type(exc).__name__)
         return JSONResponse(error_body(503, "database_unavailable", "database unavailable, retry",

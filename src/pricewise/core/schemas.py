@@ -40,8 +40,11 @@ def as_day(v: date | datetime) -> date:
 
 
 # Route parameters shared by the list and detail routes.
+# Offsets and sequence cursors past any table's size are refused with a 422: the databases'
+# integer columns end at 2**63 - 1 (SQLite raises OverflowError before the query even runs).
+MAX_OFFSET = 2**31 - 1
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 PathId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 
 

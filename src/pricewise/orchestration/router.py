@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from pricewise.accounts.deps import ScopeDep, Writer
 from pricewise.core.context import CtxDep
-from pricewise.core.schemas import Limit, Offset
+from pricewise.core.schemas import MAX_OFFSET, Limit, Offset
 from pricewise.orchestration import service
 from pricewise.orchestration.schemas import StartIn
 
@@ -41,7 +41,7 @@ async def run_detail(invocation_id: str, scope: ScopeDep) -> dict[str, Any]:
 
 
 @router.get("/api/orchestration/runs/{invocation_id}/logs")
-async def run_logs(invocation_id: str, scope: ScopeDep, after: Annotated[int | None, Query(ge=0)] = None,
+async def run_logs(invocation_id: str, scope: ScopeDep, after: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
                    limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[dict[str, Any]]:
     """The run's log lines in order; `after` (a line's _id) returns only the lines since, for polling."""
     _, rows = await service.logs(scope, invocation_id, after, limit)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pricewise.accounts.deps import AILimit, ScopeDep, Writer, get_principal
 from pricewise.catalog.schemas import IdBody
 from pricewise.core.context import CtxDep
+from pricewise.core.schemas import MAX_OFFSET
 from pricewise.reports import service
 from pricewise.reports.models import GeneratedReport, ScheduledReport
 from pricewise.reports.schemas import ReportGenerateIn, ScheduledReportIn
@@ -17,7 +18,7 @@ from pricewise.reports.templates import TEMPLATES
 
 router = APIRouter(tags=["reports"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 @router.get("/api/reports", dependencies=[Depends(get_principal)])
@@ -46,7 +47,8 @@ async def status(report_id: str, scope: ScopeDep) -> dict[str, Any]:
     return service.report_status_out(await scope.get(GeneratedReport, report_id, label="report"))
 
 
-@router.get("/api/reports/{report_id}/download")
+@router.get("/api/reports/{report_id}/download", response_class=Response,
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
 async def download(report_id: str, scope: ScopeDep) -> Response:
     row, pdf = await service.pdf_of(scope, report_id)
     return Response(pdf, media_type="application/pdf",
