@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install serve test lint fuzz bench clean
+.PHONY: install serve test lint fuzz bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,8 +22,17 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench migrations
 	$(VENV)/bin/mypy src
 
-test: lint
+# Browser tests drive Debian's Chromium through Playwright (never Playwright's own downloads).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: lint chromium
 	$(VENV)/bin/pytest
+
+# The long API fuzzing run (CI runs tests/fuzz with a few examples per operation, in `test`).
+fuzz: install
+	PRICEWISE_FUZZ_EXAMPLES=$${PRICEWISE_FUZZ_EXAMPLES:-500} $(VENV)/bin/pytest tests/fuzz
 
 bench: install
 	$(PY) bench/api_overhead.py

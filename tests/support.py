@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import re
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import uvicorn
 from aiosmtpd.controller import Controller
 
 
@@ -25,6 +27,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class LoopbackServers:
+    """Apps behind real uvicorn servers on free loopback ports, in the test's own event loop (the
+    apps' lifespans are the caller's: make_client has entered them)."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def serve(self, app: Any, port: int | None = None) -> int:
+        port = port or free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                               log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()  # it could not start: say why
+            await asyncio.sleep(0.01)
+        self._running.append((server, task))
+        return port
+
+    async def close(self) -> None:
+        for server, task in self._running:
+            server.should_exit = True
+            await task
 
 
 class _Collect:

@@ -24,6 +24,7 @@ from pricewise.analytics.usage_router import router as usage_router
 from pricewise.catalog.config_router import router as workspace_router
 from pricewise.catalog.imports_router import router as imports_router
 from pricewise.catalog.router import router as catalog_router
+from pricewise.console.router import router as console_router
 from pricewise.core import errors, logs
 from pricewise.core.context import AppContext, CtxDep
 from pricewise.core.db import commit
@@ -32,11 +33,14 @@ from pricewise.core.tenancy import Principal
 from pricewise.estimation.classes_service import seed_platform
 from pricewise.estimation.router import router as estimation_router
 from pricewise.knowledge.router import router as knowledge_router
+from pricewise.mcp import server as mcp_server
 from pricewise.models import load_tasks
 from pricewise.orchestration.router import router as orchestration_router
 from pricewise.orchestration.ws import router as ws_router
 from pricewise.reports.router import router as reports_router
 from pricewise.settings import Settings, SettingsError, get_settings, is_loopback
+from pricewise.widget.cors import WidgetCors
+from pricewise.widget.router import router as widget_router
 
 log = logging.getLogger("pricewise.app")
 
@@ -87,10 +91,12 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
             jobs.configure(ctx)
             consumer = jobs.start_embedded()
         log.info("pricewise ready (auth mode %s, database %s)", ctx.auth_mode, ctx.db.engine.dialect.name)
+        await mcp.start()
         gc.freeze()  # start-up objects live for good: keep them out of every collection
         try:
             yield {}
         finally:
+            await mcp.stop()
             if consumer is not None:
                 consumer.stop(graceful=True)
             from pricewise.accounts.llm import drain_usage
@@ -99,7 +105,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
             await ctx.events.stop()
             await ctx.db.dispose()
 
-    app = FastAPI(title="pricewise", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="pricewise", version="0.1.0", lifespan=lifespan, responses=errors.ERROR_RESPONSES)
     app.state.ctx = ctx
     errors.install(app)
     _health_routes(app)  # first: probes are matched before every feature route
@@ -117,6 +123,9 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     app.include_router(knowledge_router)
     app.include_router(ws_router)
     app.include_router(estimation_router)
+    app.include_router(widget_router)
+    app.include_router(console_router)
+    mcp = mcp_server.mount(app, ctx)  # /mcp: the MCP tools, behind their own dual auth
     # Outermost first: request id and body limit, then CORS (answers preflights itself).
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -124,6 +133,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
                        expose_headers=["X-Request-ID", "X-Total-Count", "X-RateLimit-Limit",
                                        "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
                        max_age=600)
+    app.add_middleware(WidgetCors)  # outside the global CORS: the widget routes' origins are per tenant
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_file_size_mb * 1024 * 1024)
     return app

@@ -125,6 +125,21 @@ def worker(workers: int = typer.Option(2, min=1, max=64)) -> None:
     jobs.run_worker(workers)
 
 
+@app.command("mcp")
+def mcp_cmd(host: str = "127.0.0.1", port: int = 5100) -> None:
+    """Serve only the MCP endpoint (/mcp, HMAC + JWT dual auth) on a port of its own."""
+    settings = _settings()
+    import uvicorn
+
+    from pricewise.core.context import AppContext
+    from pricewise.mcp.server import standalone_app
+
+    _migrate(settings)
+    console.print(f"pricewise MCP on http://{host}:{port}/mcp")
+    uvicorn.run(standalone_app(AppContext.build(settings)), host=host, port=port, log_level="warning",
+                access_log=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations."""

@@ -9,10 +9,11 @@ from pricewise.estimation import models as estimation_models
 from pricewise.knowledge import models as knowledge_models
 from pricewise.orchestration import models as orchestration_models
 from pricewise.reports import models as reports_models
+from pricewise.widget import models as widget_models
 
 __all__ = ["Base", "accounts_models", "alerts_models", "analytics_models", "catalog_models", "estimation_models",
            "knowledge_models",
-           "load_tasks", "orchestration_models", "reports_models"]
+           "load_tasks", "orchestration_models", "reports_models", "widget_models"]
 
 
 def load_tasks() -> None:
@@ -24,3 +25,4 @@ def load_tasks() -> None:
     from pricewise.knowledge import tasks as knowledge_tasks  # noqa: F401
     from pricewise.orchestration import tasks as orchestration_tasks  # noqa: F401
     from pricewise.reports import tasks as reports_tasks  # noqa: F401
+    from pricewise.widget import tasks as widget_tasks  # noqa: F401

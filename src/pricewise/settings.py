@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     feedback_link_days: int = Field(default=180, ge=1, le=1095)
     tenant_retention_days: int = Field(default=90, ge=1)
     api_key_rotation_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
+    # MCP server (mcp/): signed requests are accepted within this clock skew, their nonces kept
+    # twice as long; with estimation_via_mcp the API computes estimates through mcp_url (default:
+    # this app's own /mcp at public_url).
+    mcp_skew_seconds: int = Field(default=30, ge=1, le=300)
+    estimation_via_mcp: bool = False
+    mcp_url: str | None = None
+    # Embeddable widget (widget/): requests per minute per widget session, per client address on the
+    # widget routes, and new sessions per minute per client address; sessions last this long.
+    widget_session_per_minute: int = Field(default=30, ge=1)
+    widget_address_per_minute: int = Field(default=120, ge=1)
+    widget_new_sessions_per_minute: int = Field(default=20, ge=1)
+    widget_session_hours: int = Field(default=24, ge=1, le=24 * 7)
     log_level: str = "INFO"
 
     @field_validator("database_url")

@@ -27,6 +27,9 @@ PUBLIC = {
     ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("GET", "/auth/verify-email"),
     ("POST", "/auth/accept-invite"),
     ("POST", "/feedback/customer"),  # the magic link's token is the credential (or a JWT)
+    # The widget: its publishable key or session token is the credential (tests/widget).
+    ("GET", "/widget.js"), ("GET", "/widget/config"), ("POST", "/widget/estimate"), ("GET", "/widget/estimate"),
+    ("POST", "/widget/contact"),
 }
 # Routes with a writing method that a viewer may call: reads sent as POST, or calls that change
 # nothing of the tenant's data.
@@ -45,6 +48,7 @@ ID_PARAMS |= {"report_id": "generated_report", "schedule_id": "scheduled_report"
 ID_PARAMS |= {"invocation_id": "run"}
 ID_PARAMS |= {"session_id": "estimate", "conversation_id": "conversation", "class_id": "reference_class",
               "lead_id": "lead"}
+ID_PARAMS |= {"widget_key_id": "widget_key"}
 # Path parameters that name a kind of thing rather than an object, with a valid value.
 FIXED_PARAMS = {"kind": "revenue"}
 # A valid request body for routes whose body has required fields or must not be empty.
@@ -83,6 +87,8 @@ def endpoints(app: Any) -> list[Endpoint]:
         if not isinstance(route, APIRoute):
             continue  # /openapi.json, /docs, /redoc: starlette routes without data
         path = str(rc.path)
+        if path.startswith("/console"):
+            continue  # HTML pages on the console's cookie session: tests/console/ asserts their isolation
         params = tuple(re.findall(r"{(\w+)", path))
         for method in sorted(rc.methods or ()):
             if method in ("HEAD", "OPTIONS"):
@@ -216,6 +222,11 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
 
     makers_of_reports |= {"estimate": estimate, "lead": lead, "conversation": conversation,
                           "reference_class": reference_class}
+
+    async def widget_key() -> str:
+        return str((await ok("POST", "/tenants/widget/keys", {"name": "site"}))["id"])
+
+    makers_of_reports |= {"widget_key": widget_key}
     return {"api_key": api_key, "user": user, "segment": segment, "plan": plan, "link": link,
             "data_import": data_import, "usage_analysis": usage_analysis, "experiment": experiment,
             "scenario": scenario, **makers_of_reports}

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -26,7 +25,7 @@ from pricewise.core.db import Database, commit
 from pricewise.core.events import Event
 from pricewise.orchestration.models import OrchestrationRun
 from tests.conftest import REDIS_UP, REDIS_URL, SECRET_KEY
-from tests.support import Mailbox, free_port, signup
+from tests.support import LoopbackServers, Mailbox, free_port, signup
 
 GUARD = 20.0  # only so that a broken server fails the test instead of hanging it
 
@@ -63,25 +62,15 @@ def open_ws(url: str, **kw: Any) -> Any:
 async def served(make_client: Callable[..., Awaitable[httpx.AsyncClient]]) -> AsyncIterator[Any]:
     """served(**make_client args) -> (http client, ws url): the test's app (its lifespan already
     running in this loop) behind a real uvicorn server on a free loopback port."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    servers = LoopbackServers()
 
     async def factory(**kw: Any) -> tuple[httpx.AsyncClient, str]:
         client = await make_client(**kw)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,  # type: ignore[attr-defined]
-                                               lifespan="off", log_level="warning"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        servers.append((server, task))
+        port = await servers.serve(client.app)  # type: ignore[attr-defined]
         return client, f"ws://127.0.0.1:{port}/ws"
 
     yield factory
-    for server, task in servers:
-        server.should_exit = True
-        await task
+    await servers.close()
 
 
 async def add_run(db: Database, tenant_id: str, product_id: str | None = None) -> str:

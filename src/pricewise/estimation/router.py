@@ -30,6 +30,7 @@ from pricewise.estimation.schemas import (
     RefineIn,
     SyntheticGenerateIn,
 )
+from pricewise.widget.access import ChatScopeDep, adopt_conversation, own_conversation
 
 router = APIRouter(tags=["estimation"])
 # The estimate routes answer with JSONResponse: their bodies are plain JSON already, and FastAPI's
@@ -71,14 +72,19 @@ async def list_estimates(scope: ScopeDep, response: Response, limit: Limit = 50,
 
 # --- chat ------------------------------------------------------------------------------------
 
-@router.post("/chat/send", dependencies=[Writer])
-async def chat_send(body: ChatSendIn, scope: ScopeDep, ctx: CtxDep) -> dict[str, Any]:
-    return chat_service.send_out(await chat_service.send(ctx, scope, body.model_dump()))
+@router.post("/chat/send")
+async def chat_send(body: ChatSendIn, scope: ChatScopeDep, ctx: CtxDep) -> dict[str, Any]:
+    """An analyst, or a widget session (X-Widget-Session) in its own conversation only."""
+    widget = own_conversation(scope, body.session_id)
+    row = await chat_service.send(ctx, scope, body.model_dump(), widget=widget)
+    adopt_conversation(scope, row)
+    return chat_service.send_out(row)
 
 
 @router.get("/chat/{conversation_id}/history")
-async def chat_history(conversation_id: SessionPath, scope: ScopeDep) -> dict[str, Any]:
+async def chat_history(conversation_id: SessionPath, scope: ChatScopeDep) -> dict[str, Any]:
     """The spec's /chat/{session_id}/history: the conversation's session_id."""
+    own_conversation(scope, conversation_id)
     return chat_service.history_out(await chat_service.by_session(scope, conversation_id))
 
 
@@ -174,7 +180,8 @@ async def apply_tuning(body: ApplyTuningIn, scope: ScopeDep, _: AdminDep) -> dic
 
 # --- leads -----------------------------------------------------------------------------------
 
-@router.get("/leads", response_model=None)
+@router.get("/leads", response_model=None,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def list_leads(scope: ScopeDep, response: Response, status: LeadStatus | None = None,
                      since: datetime | None = None, until: datetime | None = None,
                      q: Annotated[str | None, Query(max_length=100)] = None,

@@ -1,0 +1,1 @@
+"""MCP server over the estimation and analytics functions, with dual auth (HMAC + short-lived JWT)."""
