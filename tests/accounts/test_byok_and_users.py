@@ -207,3 +207,26 @@ async def test_invitation_roles_and_role_changes(make_client, mailbox):
     assert (await client.get("/tenants/me", headers=viewer.bearer)).status_code == 401
     assert (await client.post("/auth/login", json={"email": viewer.email,
                                                    "password": PASSWORD})).status_code == 401
+
+
+async def test_a_revoked_invitation_link_stops_working(make_client, mailbox):
+    client = await make_client()
+    admin = await signup(client, mailbox, "lead@team.example")
+    other = await signup(client, mailbox, "else@other.example", name="Other")
+    r = await client.post("/invitations", json={"email": "late@team.example", "role": "analyst"},
+                          headers=admin.bearer)
+    invite_id = r.json()["id"]
+    token = parse_qs(urlsplit(mailbox.link("late@team.example", "/auth/accept-invite")).query)["token"][0]
+    assert (await client.delete(f"/invitations/{invite_id}", headers=other.bearer)).status_code == 404
+    r = await client.delete(f"/invitations/{invite_id}", headers=admin.bearer)
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    refused = await client.post("/auth/accept-invite", json={"token": token, "password": PASSWORD})
+    _field_error(refused, "token")
+    listed = (await client.get("/invitations", headers=admin.bearer)).json()
+    assert [i["revoked_at"] is not None for i in listed] == [True]
+    # an accepted invitation is not revoked: the user is removed instead
+    await _invite_and_join(client, mailbox, admin, "kept@team.example", "viewer")
+    accepted = next(i for i in (await client.get("/invitations", headers=admin.bearer)).json()
+                    if i["email"] == "kept@team.example")
+    r = await client.delete(f"/invitations/{accepted['id']}", headers=admin.bearer)
+    assert r.status_code == 409

@@ -46,6 +46,7 @@ ID_PARAMS = {"key_id": "api_key", "user_id": "user", "segment_id": "segment", "p
 ID_PARAMS |= {"document_id": "document"}
 ID_PARAMS |= {"report_id": "generated_report", "schedule_id": "scheduled_report"}
 ID_PARAMS |= {"invocation_id": "run"}
+ID_PARAMS |= {"invite_id": "invitation"}
 ID_PARAMS |= {"session_id": "estimate", "conversation_id": "conversation", "class_id": "reference_class",
               "lead_id": "lead"}
 ID_PARAMS |= {"widget_key_id": "widget_key"}
@@ -200,6 +201,9 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
 
     makers_of_reports["run"] = run
 
+    async def invitation() -> str:
+        return str((await ok("POST", "/invitations", {"email": f"{new_id()}@invited.example"}))["id"])
+
     async def estimate() -> str:
         return str((await ok("POST", "/estimate/start", {"description": "a 15x30 pool"}))["session_id"])
 
@@ -220,7 +224,7 @@ def makers(client: Any, acct: Account) -> dict[str, Callable[[], Awaitable[str]]
             "timeline_distribution": {"P50": 1, "P80": 2, "P95": 3},
             "cost_breakdown_template": {"materials": 0.6, "labor": 0.4}}))["_id"])
 
-    makers_of_reports |= {"estimate": estimate, "lead": lead, "conversation": conversation,
+    makers_of_reports |= {"invitation": invitation, "estimate": estimate, "lead": lead, "conversation": conversation,
                           "reference_class": reference_class}
 
     async def widget_key() -> str:

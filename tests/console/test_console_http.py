@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from pricewise.accounts.models import RefreshToken, Tenant
 from tests.console.conftest import add_user, console_login, csrf_of, estimate, person
-from tests.support import Mailbox, OpenAIStub, signup
+from tests.support import PASSWORD, Mailbox, OpenAIStub, signup
 
 
 async def test_login_sets_a_hardened_session_and_logout_revokes_it(make_client, mailbox: Mailbox):
@@ -498,3 +498,23 @@ async def test_class_forms_refuse_viewers_and_other_tenants_classes(make_client,
         assert r.status_code == 404
     [kept] = await _own_classes(client, rival)
     assert kept["cost_distribution"]["P50"] == 10000
+
+
+async def test_a_pending_invitation_is_revoked_from_the_settings_page(make_client, mailbox: Mailbox):
+    client = await make_client()
+    acct = await signup(client, mailbox, "inviter@example.com")
+    async with person(client) as b:
+        await console_login(b, acct.email)
+        token = csrf_of((await b.get("/console/settings")).text)
+        r = await b.post("/console/settings/invitations", data={"email": "gone@example.com", "role": "analyst",
+                                                                  "csrf_token": token})
+        assert r.status_code == 303
+        link_token = mailbox.link("gone@example.com", "/auth/accept-invite").split("token=")[1]
+        invite_id = (await client.get("/invitations", headers=acct.bearer)).json()[0]["id"]
+        page = (await b.get("/console/settings")).text
+        assert f"/console/settings/invitations/{invite_id}/revoke" in page
+        r = await b.post(f"/console/settings/invitations/{invite_id}/revoke", data={"csrf_token": token})
+        assert r.status_code == 303
+        assert f"/invitations/{invite_id}/revoke" not in (await b.get("/console/settings")).text
+    refused = await client.post("/auth/accept-invite", json={"token": link_token, "password": PASSWORD})
+    assert refused.status_code == 422

@@ -13,6 +13,7 @@ from pricewise.accounts import schemas as s
 from pricewise.accounts.deps import Admin, AdminDep, PrincipalDep, ScopeDep
 from pricewise.accounts.models import ApiKey, Invitation, User
 from pricewise.core.context import CtxDep, SessionDep
+from pricewise.core.schemas import PathId
 from pricewise.core.tenancy import Prepared
 
 router = APIRouter(tags=["accounts"])
@@ -151,5 +152,10 @@ async def list_invites(scope: ScopeDep) -> list[Invitation]:
 @router.post("/invitations", status_code=201, response_model=s.InviteOut, dependencies=[Admin])
 async def create_invite(body: s.InviteIn, scope: ScopeDep, ctx: CtxDep) -> Invitation:
     return await service.invite(scope.session, ctx, scope, str(body.email), body.role)
+
+
+@router.delete("/invitations/{invite_id}", response_model=s.InviteOut, dependencies=[Admin])
+async def revoke_invite(invite_id: PathId, scope: ScopeDep) -> Invitation:
+    return await service.revoke_invite(scope, invite_id)
 
 

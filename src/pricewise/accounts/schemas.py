@@ -119,6 +119,7 @@ class InviteOut(Out):
     role: Role
     expires_at: Timestamp
     accepted_at: Timestamp | None
+    revoked_at: Timestamp | None = None
 
 
 class AcceptInviteIn(In):

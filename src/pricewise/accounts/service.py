@@ -206,6 +206,17 @@ async def invite(session: AsyncSession, ctx: AppContext, scope: Scope, email: st
     return inv
 
 
+async def revoke_invite(scope: Scope, invite_id: str) -> Invitation:
+    """A pending invitation's link stops working (kept, audited); an accepted one cannot be revoked."""
+    inv = await scope.get(Invitation, invite_id, label="invitation")
+    if inv.accepted_at is not None:
+        raise Conflict("this invitation was already accepted: remove the user instead")
+    if inv.revoked_at is None:
+        inv.revoked_at = utcnow()
+        await scope.session.flush()
+    return inv
+
+
 async def accept_invite(session: AsyncSession, token: str, password: str, name: str | None) -> User:
     inv = (await session.execute(
         select(Invitation).where(Invitation.token_hash == sha256(token)))).scalar_one_or_none()

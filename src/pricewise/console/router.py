@@ -47,7 +47,8 @@ _LOGIN_PER_MINUTE = RateLimitItemPerMinute(20)
 # Fixed notices after a redirect: the query names one, so a crafted link cannot put text on the page.
 NOTICES = {"lead": "Lead updated.", "branding": "Branding saved.", "openai_set": "OpenAI key saved.",
            "openai_cleared": "OpenAI key removed.", "key_revoked": "API key revoked.",
-           "user": "User updated.", "invited": "Invitation sent."}
+           "user": "User updated.", "invited": "Invitation sent.",
+           "invite_revoked": "Invitation revoked: its link no longer works."}
 
 
 def _back(path: str, done: str, **params: str | None) -> RedirectResponse:
@@ -270,6 +271,14 @@ async def invite(request: Request, viewer: ViewerDep, ctx: CtxDep, session: Sess
     body = InviteIn.model_validate({"email": data.get("email", "").strip(), "role": data.get("role") or "viewer"})
     await accounts.invite(session, ctx, viewer.scope, str(body.email), body.role)
     return _back("/settings", "invited")
+
+
+@router.post("/settings/invitations/{invite_id}/revoke")
+async def revoke_invite(invite_id: str, request: Request, viewer: ViewerDep) -> Response:
+    await form_of(request, viewer)
+    viewer.require("admin")
+    await accounts.revoke_invite(viewer.scope, invite_id)
+    return _back("/settings", "invite_revoked")
 
 
 router.include_router(classes_section.router)
