@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, literal_column, select, text
 
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product, SearchDoc
 from pricewise.core.base import utcnow
-from pricewise.core.embeddings import DIM, Vec, cosine_top, get_embedder, to_bytes
+from pricewise.core.embeddings import DIM, Vec, cosine_top, embed_off_loop, get_embedder, to_bytes
 from pricewise.core.ids import new_id
 from pricewise.core.tenancy import Scope
 
@@ -49,19 +49,21 @@ def _doc(entity_type: str, entity: Any) -> tuple[str, str]:
 
 
 async def _upsert(scope: Scope, entity_type: str, entity: Any) -> None:
+    """Index an entity. Callers leave its changes unflushed: the embedding (a thread hop, and the
+    transformer for a new word) comes first, so the transaction starts writing, and on SQLite
+    holds the file's single write lock, only for the statements that follow."""
     title, body = _doc(entity_type, entity)
-    # In a thread: a word this process has not seen yet runs through the transformer once (ms of
-    # CPU), which must not stall the event loop and every request on it.
-    vec = (await asyncio.to_thread(get_embedder().embed, [f"{title}. {body}"[:2000]]))[0]
-    existing = (await scope.session.execute(scope.select(SearchDoc).where(
-        SearchDoc.entity_type == entity_type, SearchDoc.entity_id == entity.id))).scalar_one_or_none()
+    vec = (await embed_off_loop([f"{title}. {body}"[:2000]]))[0]
+    with scope.session.no_autoflush:  # a read: the writes go together in the flush below
+        existing = (await scope.session.execute(scope.select(SearchDoc).where(
+            SearchDoc.entity_type == entity_type, SearchDoc.entity_id == entity.id))).scalar_one_or_none()
     if existing is None:
         scope.add(SearchDoc(id=new_id(), entity_type=entity_type, entity_id=entity.id, title=title,
                             body=body, embedding=to_bytes(vec)))
     else:
         existing.title, existing.body, existing.embedding = title, body, to_bytes(vec)
         existing.updated_at = utcnow()
-    await scope.session.flush()
+    await scope.session.flush()  # defaults (ids, timestamps) filled in for the response
     _cache.invalidate(scope.tenant_id)
 
 

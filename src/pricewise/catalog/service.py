@@ -60,7 +60,6 @@ def _apply(obj: Any, changes: dict[str, Any], mapping: dict[str, str] | None = N
 
 async def create_product(scope: Scope, data: dict[str, Any]) -> Product:
     product = scope.add(Product(**data))
-    await scope.session.flush()
     await search.index_product(scope, product)
     if product.product_documentations:  # ingested after commit
         await knowledge.sync_product_urls(scope, product)
@@ -71,7 +70,6 @@ async def update_product(scope: Scope, pid: str, changes: dict[str, Any]) -> Pro
     product = await scope.get(Product, pid, label="product")
     competitors = list(product.competitors or [])
     _apply(product, changes)
-    await scope.session.flush()
     await search.index_product(scope, product)
     if "product_documentations" in changes:  # new URLs ingested after commit, dropped ones removed
         await knowledge.sync_product_urls(scope, product)
@@ -90,7 +88,6 @@ async def restore_product(scope: Scope, pid: str) -> Product:
     product = await scope.get(Product, pid, include_deleted=True, label="product")
     product.deleted_at = None
     product.updated_at = utcnow()
-    await scope.session.flush()
     await search.index_product(scope, product)
     return product
 
@@ -128,7 +125,6 @@ async def create_segment(scope: Scope, data: dict[str, Any]) -> CustomerSegment:
     await _check_uid(scope, data["customer_segment_uid"], product_id)
     fields = {"customer_segment_description": "", **{k: v for k, v in data.items() if v is not None}}
     seg = scope.add(CustomerSegment(product_id=product_id, **fields))
-    await scope.session.flush()
     await search.index_segment(scope, seg)
     return seg
 
@@ -142,7 +138,6 @@ async def update_segment(scope: Scope, sid: str, changes: dict[str, Any]) -> Cus
     if "product" in changes or "customer_segment_uid" in changes:
         await _check_uid(scope, uid, product_id, exclude=seg.id)
     _apply(seg, {k: v for k, v in changes.items() if v is not None or k == "product"}, SEGMENT_FIELDS)
-    await scope.session.flush()
     await search.index_segment(scope, seg)
     return seg
 
@@ -174,9 +169,8 @@ async def create_plan(scope: Scope, data: dict[str, Any]) -> PricingPlan:
     fields = {"unit_calculation_logic": "", "min_unit_utilization_period": "", **clean}
     plan = scope.add(PricingPlan(product_id=product_id, unit_price=price,
                                  cogs_per_unit=None if cogs is None else Decimal(str(cogs)), **fields))
-    await scope.session.flush()
+    await search.index_plan(scope, plan)  # flushes the plan: its price history row refers to it
     scope.add(PriceChange(plan_id=plan.id, unit_price=price, currency=plan.currency, effective_at=utcnow()))
-    await search.index_plan(scope, plan)
     await check_price(scope, plan, None)
     return plan
 
@@ -197,7 +191,6 @@ async def update_plan(scope: Scope, pid: str, changes: dict[str, Any]) -> Pricin
         cogs = clean.pop("cogs_per_unit")
         plan.cogs_per_unit = None if cogs is None else Decimal(str(cogs))
     _apply(plan, clean, {"product": "product_id"})
-    await scope.session.flush()
     await search.index_plan(scope, plan)
     await check_price(scope, plan, previous)
     return plan
@@ -231,7 +224,6 @@ async def add_price(scope: Scope, plan_id: str, price: float, effective_at: date
         plan.unit_price = latest.unit_price
     audit.record(scope.session, scope.tenant_id, "add_price", "PricingPlan", plan.id,
                  {"unit_price": price, "effective_at": _iso_z(when)})
-    await scope.session.flush()
     await search.index_plan(scope, plan)
     await check_price(scope, plan, previous)
     return plan

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricewise.core.base import Base, utcnow
 from pricewise.core.errors import Forbidden, NotFound
+from pricewise.core.ids import new_id
 
 ROLE_RANK = {"viewer": 0, "analyst": 1, "admin": 2}
 APP_ROLE = "pricewise_app"
@@ -166,6 +167,8 @@ class Scope:
 
     def add(self, obj: M) -> M:
         obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
+        if getattr(obj, "id", "") is None:  # known now, so callers need no flush (a write) for it
+            obj.id = new_id()  # type: ignore[attr-defined]
         self.session.add(obj)
         return obj
 
