@@ -54,8 +54,14 @@ async def openai_access(ctx: AppContext, tenant_id: str) -> OpenAIAccess | None:
         await bind(session, _system(tenant_id))
         tenant = (await session.execute(select(Tenant).where(
             Tenant.id == tenant_id, Tenant.deleted_at.is_(None)))).scalar_one_or_none()
-    if tenant is None or not tenant.is_active:
+    return None if tenant is None else tenant_access(ctx, tenant)
+
+
+def tenant_access(ctx: AppContext, tenant: Tenant) -> OpenAIAccess | None:
+    """openai_access for a tenant row already loaded."""
+    if not tenant.is_active or tenant.deleted_at is not None:
         return None
+    tenant_id = tenant.id
     settings = ctx.settings
     platform = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     key: str | None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -17,6 +20,7 @@ from pricewise.core.schemas import _iso_z
 from pricewise.core.tenancy import Scope
 
 
+@lru_cache(maxsize=1)
 def embeddings_available() -> bool:
     """The local embedding model's files are installed (they ship in a package)."""
     try:
@@ -28,27 +32,43 @@ def embeddings_available() -> bool:
         return False
 
 
-async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
-    """What is really configured and reachable right now."""
+PROBE_SECONDS = 2.0
+
+
+async def _probe_services(ctx: AppContext) -> tuple[bool | None, bool]:
+    """Redis and the job queue, probed at most every PROBE_SECONDS per process: the UI loads
+    /envs/get on every page, and each probe is a connection and a round trip (the queue's is a
+    blocking call, hence the thread)."""
     from pricewise.core import jobs
 
-    tenant = (await scope.session.execute(select(Tenant).where(Tenant.id == scope.tenant_id))).scalar_one()
-    db_ok = await ctx.db.ping()
-    redis = await ctx.redis_ok()
-    redis_state = "stopped" if redis is None else ("running" if redis else "error")
-    from pricewise.accounts.llm import llm_for
+    now = time.monotonic()
+    cached = ctx.extras.get("service_probe")
+    if cached is not None and now - cached[0] < PROBE_SECONDS:
+        return cast(tuple[bool | None, bool], cached[1])
+    redis, queue = await asyncio.gather(ctx.redis_ok(), asyncio.to_thread(jobs.queue_ok))
+    ctx.extras["service_probe"] = (now, (redis, queue))
+    return redis, queue
 
+
+async def environment(scope: Scope, ctx: AppContext) -> dict[str, Any]:
+    """What is really configured and reachable right now. The database answered the tenant's
+    read, or this would be a 503; the other services are probed (see _probe_services)."""
+    from pricewise.accounts.llm import tenant_access
+
+    tenant = (await scope.session.execute(select(Tenant).where(Tenant.id == scope.tenant_id))).scalar_one()
+    redis, queue = await _probe_services(ctx)
+    redis_state = "stopped" if redis is None else ("running" if redis else "error")
     platform_key = ctx.settings.openai_api_key is not None
     # The key this tenant's narratives would use under its tier's rule (trial: the platform's).
-    llm_ready = await llm_for(ctx, tenant.id) is not None
+    llm_ready = tenant_access(ctx, tenant) is not None
     return {
         "openai_api_key_configured": platform_key or tenant.openai_key_encrypted is not None,
-        "database_connected": db_ok,
+        "database_connected": True,
         "vector_store_enabled": embeddings_available(),
         "services_status": {
-            "database": "running" if db_ok else "error",
+            "database": "running",
             "redis": redis_state,
-            "job_queue": "running" if jobs.queue_ok() else "error",
+            "job_queue": "running" if queue else "error",
             "email": "running" if ctx.mailer.configured else "stopped",
             "llm": "running" if llm_ready else "stopped",
             "embeddings": "running" if embeddings_available() else "error",
