@@ -14,7 +14,10 @@ separate process) each repeat a weighted draw of:
 The table gives per-route count, errors (any status >= 400 other than expected), p50/p95/p99 and
 the throughput; the target is error rate 0 and p95 < 100 ms on every route (no LLM calls here).
 
-    python bench/load.py [--duration 60] [--users 16] [--database-url URL --redis-url URL] [--markdown]
+    python bench/load.py [--duration 60] [--users 16] [--think 0] [--database-url URL --redis-url URL] [--markdown]
+
+With --think T each user waits an exponential time of mean T seconds between requests, as a
+person reading a page does; without it users send back to back, which measures saturation.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from estimation_load import PLACES, PROJECTS
 TARGET_P95_MS = 100.0
 SEGMENT_WORDS = ["Enterprise", "Mid-market", "SMB", "Startup", "Retail", "Healthcare", "Agency", "Education",
                  "Nonprofit", "Fintech", "Annual", "Monthly", "EMEA", "APAC", "North America", "Self-serve"]
+DESCRIPTION_WORDS = ["buyers", "teams", "annual", "contracts", "price", "sensitive", "growing", "usage", "seats",
+                     "procurement", "security", "review", "self-serve", "trial", "churn", "risk", "expansion",
+                     "regional", "partners", "discount", "monthly", "billing", "finance", "operations"]
 READS = ["/product/list", "/customer-segment/list", "/pricing-plan/list",
          "/customer-segment/pricing-plan/link/listall", "/historical/allruns", "/envs/get", "/health"]
 
@@ -62,7 +68,8 @@ def plan(rng: random.Random, ids: dict[str, list[str]]) -> tuple[str, str, str, 
             "customer_segment_uid": uid}
     if roll < 0.73:
         return "PUT /customer-segment/update", "PUT", "/customer-segment/update", {
-            "id": rng.choice(ids["customer-segment"]), "customer_segment_description": f"v{rng.random():.6f}"}
+            "id": rng.choice(ids["customer-segment"]),
+            "customer_segment_description": " ".join(rng.choice(DESCRIPTION_WORDS) for _ in range(8))}
     if roll < 0.80:
         return "POST /search", "POST", "/search", {"query": rng.choice(["enterprise", "usage based", "startup",
                                                                           "annual plan", "big companies"])}
@@ -80,10 +87,12 @@ def encode(method: str, path: str, body: Any, port: int) -> bytes:
 
 
 async def user(port: int, seed: int, stop_at: float, ids: dict[str, list[str]],
-               out: dict[str, list[float]], errors: dict[str, list[str]]) -> None:
+               out: dict[str, list[float]], errors: dict[str, list[str]], think: float) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        if think:  # users arrive spread out, not in lock step
+            await asyncio.sleep(rng.uniform(0, think))
         while time.perf_counter() < stop_at:
             label, method, path, body = plan(rng, ids)
             t0 = time.perf_counter()
@@ -98,18 +107,20 @@ async def user(port: int, seed: int, stop_at: float, ids: dict[str, list[str]],
             out[label].append((time.perf_counter() - t0) * 1000)
             if status[9:10] != b"2":
                 errors[label].append(f"{status.decode().strip()} {payload[:160].decode(errors='replace')}")
+            if think:  # a person reading the page before the next click
+                await asyncio.sleep(rng.expovariate(1 / think))
     finally:
         writer.close()
 
 
-async def run_load(port: int, users: int, duration: float, ids: dict[str, list[str]]) -> dict[str, Any]:
+async def run_load(port: int, users: int, duration: float, ids: dict[str, list[str]], think: float) -> dict[str, Any]:
     out: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, list[str]] = defaultdict(list)
     warm_out: dict[str, list[float]] = defaultdict(list)
-    await asyncio.gather(*[user(port, 10_000 + i, time.perf_counter() + 5, ids, warm_out, defaultdict(list))
+    await asyncio.gather(*[user(port, 10_000 + i, time.perf_counter() + 5, ids, warm_out, defaultdict(list), think)
                            for i in range(users)])
     t0 = time.perf_counter()
-    await asyncio.gather(*[user(port, i, t0 + duration, ids, out, errors) for i in range(users)])
+    await asyncio.gather(*[user(port, i, t0 + duration, ids, out, errors, think) for i in range(users)])
     return {"lat": dict(out), "errors": dict(errors), "wall": time.perf_counter() - t0}
 
 
@@ -148,6 +159,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--users", type=int, default=16)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds a user waits between requests (exponential); 0: back to back")
     ap.add_argument("--database-url", help="PostgreSQL for set-up (b); default (a): a fresh SQLite file")
     ap.add_argument("--redis-url", help="Redis for set-up (b): queue, events, rate limits")
     ap.add_argument("--workers", type=int, help="API processes (default 1, or 4 with --redis-url)")
@@ -156,8 +169,8 @@ def main() -> int:
     ap.add_argument("--loadgen", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.loadgen:
-        port, users, duration, ids = json.loads(args.loadgen)
-        print(json.dumps(asyncio.run(run_load(port, users, duration, ids))))
+        port, users, duration, ids, think = json.loads(args.loadgen)
+        print(json.dumps(asyncio.run(run_load(port, users, duration, ids, think))))
         return 0
     args.workers = args.workers or (4 if args.redis_url else 1)
     tmp = Path(tempfile.mkdtemp(prefix="pricewise-load-"))
@@ -165,7 +178,7 @@ def main() -> int:
     try:
         ids = ids_of(f"http://127.0.0.1:{port}")
         cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen",
-               json.dumps([port, args.users, args.duration, ids])]
+               json.dumps([port, args.users, args.duration, ids, args.think])]
         got = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
                          .splitlines()[-1])
     finally:
@@ -187,7 +200,9 @@ def main() -> int:
     rows.append(["all", f"{total:,}", str(bad), f"{total / got['wall']:.1f}", f"{qa[49]:.1f}", f"{qa[94]:.1f}",
                  f"{qa[98]:.1f}", f"{everything[-1]:.0f}"])
     print(f"machine: {machine()}")
-    print(f"set-up: {setup}; {args.users} users for {args.duration:.0f} s; load average {os.getloadavg()[0]:.1f}")
+    pace = f"think time {args.think:g} s (mean)" if args.think else "back to back"
+    print(f"set-up: {setup}; {args.users} users, {pace}, for {args.duration:.0f} s; "
+          f"load average {os.getloadavg()[0]:.1f}")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths, strict=True))))
     for r in rows:
