@@ -30,6 +30,7 @@ from pricewise.core.context import AppContext, CtxDep
 from pricewise.core.db import commit
 from pricewise.core.middleware import RequestContext
 from pricewise.core.tenancy import Principal
+from pricewise.core.threads import single_threaded_blas
 from pricewise.estimation.classes_service import seed_platform
 from pricewise.estimation.router import router as estimation_router
 from pricewise.knowledge.router import router as knowledge_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
                auth_mode: str | None = None, embedded_jobs: bool = False) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
+    single_threaded_blas()
     ctx = AppContext.build(settings, auth_mode or resolve_auth_mode(settings, host))
     load_tasks()
 

@@ -118,9 +118,11 @@ def worker(workers: int = typer.Option(2, min=1, max=64)) -> None:
     settings = _settings()  # first: importing the job queue reads the settings too
     from pricewise.core import jobs
     from pricewise.core.logs import configure
+    from pricewise.core.threads import single_threaded_blas
     from pricewise.models import load_tasks
 
     configure(settings.log_level)
+    single_threaded_blas()
     load_tasks()
     jobs.run_worker(workers)
 
@@ -284,10 +286,11 @@ def export_cmd(tenant: str, file: Path) -> None:
 
     async def go(ctx: Any) -> int:
         async with ctx.db.session() as session:
-            t = await lifecycle.find_tenant(session, tenant)
+            tid = (await lifecycle.find_tenant(session, tenant)).id
+        async with ctx.db.session() as session:  # a transaction of its own: the export's snapshot
             with _progress() as p:
-                task = p.add_task(f"exporting {t.id}", total=None)
-                return await lifecycle.export_tenant(session, t.id, str(file), lambda _n: p.advance(task))
+                task = p.add_task(f"exporting {tid}", total=None)
+                return await lifecycle.export_tenant(session, tid, str(file), lambda _n: p.advance(task))
 
     n = _run(go, _settings())
     typer.echo(f"exported {n} row(s) to {file}")
@@ -325,14 +328,17 @@ def import_cmd(
 
 
 def _import_export_file(file: Path, settings: Settings) -> None:
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, StatementError
 
     from pricewise.accounts import lifecycle
     from pricewise.core.db import commit
 
     if not file.exists():
         _fail(f"{file} does not exist", 2)
-    lines = [ln for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    try:
+        lines = [ln for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        _fail(f"import refused: {file} is not UTF-8 text (damaged?); nothing was written", 1)
 
     async def go(ctx: Any) -> tuple[str, int]:
         async with ctx.db.session() as session:
@@ -347,6 +353,9 @@ def _import_export_file(file: Path, settings: Settings) -> None:
                 except IntegrityError as exc:
                     _fail("import refused: a row conflicts with data already in this database "
                           f"({type(exc.orig).__name__}); nothing was written", 1)
+                except StatementError as exc:  # a value this schema cannot hold: a damaged file
+                    _fail(f"import refused: a row does not fit this database ({type(exc.orig).__name__}); "
+                          "nothing was written", 1)
             return out
 
     tid, n = _run(go, settings)
