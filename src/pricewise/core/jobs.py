@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -21,11 +22,38 @@ log = logging.getLogger("pricewise.jobs")
 T = TypeVar("T")
 
 
+class _PeriodicOnce:
+    """Every consumer with periodic=True enqueues the periodic tasks due each minute, so M worker
+    processes (or API processes with embedded jobs) would run each one M times. The first
+    consumer to claim the minute in the shared storage enqueues them; the others skip it."""
+
+    KEEP_MINUTES = 10  # claims older than this are deleted as new ones are made
+
+    def read_periodic(self, timestamp: datetime | None) -> list[Any]:
+        due: list[Any] = super().read_periodic(timestamp)  # type: ignore[misc]
+        if not due or timestamp is None:
+            return due
+        minute = timestamp.strftime("%Y%m%d%H%M")
+        store: Any = self
+        if not store.put_if_empty(f"periodic:{minute}", minute):
+            return []
+        store.delete(f"periodic:{(timestamp - timedelta(minutes=self.KEEP_MINUTES)).strftime('%Y%m%d%H%M')}")
+        return due
+
+
+class _RedisHuey(_PeriodicOnce, RedisHuey):  # type: ignore[misc]
+    pass
+
+
+class _SqliteHuey(_PeriodicOnce, SqliteHuey):  # type: ignore[misc]
+    pass
+
+
 def make_huey(settings: Settings) -> Huey:
     if settings.redis_url:
-        return RedisHuey("pricewise", url=settings.redis_url)
+        return _RedisHuey("pricewise", url=settings.redis_url)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("pricewise", filename=str(settings.var_dir / "jobs.db"))
+    return _SqliteHuey("pricewise", filename=str(settings.var_dir / "jobs.db"))
 
 
 huey: Huey = make_huey(get_settings())
