@@ -346,7 +346,7 @@ def _import_export_file(file: Path, settings: Settings) -> None:
             with _progress() as p:
                 task = p.add_task("importing", total=len(lines))
                 try:
-                    out = await lifecycle.import_tenant(session, lines, lambda _n: p.advance(task))
+                    out = await lifecycle.import_tenant(session, lines, lambda _n: p.advance(task), ctx.keys.box)
                     await commit(session)
                 except (ValueError, KeyError) as exc:
                     _fail(f"import refused: {exc}", 1)
