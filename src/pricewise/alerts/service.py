@@ -27,7 +27,7 @@ from pricewise.analytics.models import Contribution, Customer
 from pricewise.analytics.series import month_start, to_monthly
 from pricewise.catalog.models import CustomerSegment, PricingPlan, Product
 from pricewise.core.base import utcnow
-from pricewise.core.db import after_commit
+from pricewise.core.db import after_commit, connection_lost
 from pricewise.core.errors import Forbidden, NotFound
 from pricewise.core.events import emit
 from pricewise.core.schemas import _iso_z
@@ -259,7 +259,9 @@ async def check_price(scope: Scope, plan: PricingPlan, previous: Decimal | float
                                    utcnow().date())
         # nothing to judge: no change, no COGS, no competitor prices
         return await _raise(scope, verdicts) if verdicts else []
-    except Exception:
+    except Exception as exc:
+        if connection_lost(exc):
+            raise  # the database went away under the whole change: it fails with it (503)
         log.exception("price anomaly check failed for plan %s", plan.id)
         return []
 
@@ -277,7 +279,9 @@ async def check_competitors(scope: Scope, product: Product, previous: Sequence[A
                                              product_id=product.id, product_label=product.name,
                                              currency=currencies.pop() if len(currencies) == 1 else "USD")
         return await _raise(scope, verdicts) if verdicts else []
-    except Exception:
+    except Exception as exc:
+        if connection_lost(exc):
+            raise  # the database went away under the whole change: it fails with it (503)
         log.exception("competitor change check failed for product %s", product.id)
         return []
 

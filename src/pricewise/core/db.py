@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -268,6 +268,30 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     event.listen(sync, "checkout", checkout)
 
 
+async def _connect_asyncpg(*args: Any, **kwargs: Any) -> Any:
+    """asyncpg.connect, with a refused, reset or timed-out connection (a bare OSError from the
+    socket, e.g. while the server restarts) raised as the DB-API's OperationalError, as psycopg
+    does. SQLAlchemy then reports it like any other lost connection: 503 database_unavailable
+    with Retry-After, not a 500."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except OSError as exc:  # TimeoutError included
+        raise AsyncAdapt_asyncpg_dbapi.OperationalError(  # type: ignore[no-untyped-call]
+            f"cannot connect: {exc}", exc) from exc
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether exc is the database connection failing under a transaction (a server restart, a
+    network cut): the unit of work cannot commit, so a step that tolerates its own failures must
+    let this one through (the request then answers 503 database_unavailable)."""
+    if isinstance(exc, PendingRollbackError):
+        return exc.code == "8s2b"  # the connection was invalidated earlier in the transaction
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -287,6 +311,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # milliseconds, so overflow connections closed and reopened under load cost the most.
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
+    if url.startswith("postgresql+asyncpg"):
+        kwargs["connect_args"] = {"async_creator_fn": _connect_asyncpg, **kwargs.get("connect_args", {})}
     engine = create_async_engine(url, **kwargs)
     if "pool_pre_ping" not in kwargs:  # an explicit pool_pre_ping=True pings on every checkout
         _ping_when_idle(engine)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, PendingRollbackError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("pricewise.errors")
@@ -68,6 +68,13 @@ class TooMany(AppError):
 class Unavailable(AppError):
     status = 503
     code = "unavailable"
+
+
+class StorageFull(AppError):
+    """The server's disk is full (ENOSPC): nothing was kept; retrying helps once space is freed."""
+
+    status = 507
+    code = "storage_full"
 
 
 class FieldError(BaseModel):
@@ -188,3 +195,11 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return JSONResponse(error_body(500, "internal_error", "internal error", request), status_code=500)
+
+    @app.exception_handler(PendingRollbackError)
+    async def _lost_mid_transaction(request: Request, exc: PendingRollbackError) -> JSONResponse:
+        if exc.code == "8s2b":
+            # The connection was lost earlier in this transaction and a step that tolerates its own
+            # failures (e.g. an alert check) carried on; the server rolled it all back: an outage.
+            return await _db_down(request, exc)
+        return await _unexpected(request, exc)

@@ -10,7 +10,7 @@ from pricewise.accounts.deps import ScopeDep, Writer
 from pricewise.catalog.imports import TooLarge
 from pricewise.catalog.models import Product
 from pricewise.core.context import CtxDep
-from pricewise.core.errors import invalid
+from pricewise.core.errors import ErrorResponse, invalid
 from pricewise.core.fetch import MB
 from pricewise.core.schemas import Limit, Offset, PathId
 from pricewise.knowledge import remote
@@ -31,7 +31,8 @@ async def add_document(body: DocumentIn, scope: ScopeDep, ctx: CtxDep, response:
     return svc.doc_out(doc, await remote.remote_ids(scope))
 
 
-@router.post("/upload", dependencies=[Writer], status_code=201)
+@router.post("/upload", dependencies=[Writer], status_code=201, responses={
+    507: {"model": ErrorResponse, "description": "The server's storage is full; nothing was kept"}})
 async def upload_document(scope: ScopeDep, ctx: CtxDep, file: Annotated[UploadFile, File()],
                           product_id: Annotated[str, Form(pattern=r"^[0-9a-fA-F]{24}$")]) -> dict[str, Any]:
     """A PDF, HTML, Markdown or text file of a product, ingested in the background."""

@@ -4,6 +4,7 @@ and passage search over their chunks. Services flush; the request boundary commi
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pricewise.catalog.models import Product
 from pricewise.core.base import utcnow
 from pricewise.core.db import after_commit
 from pricewise.core.embeddings import get_embedder
-from pricewise.core.errors import Conflict, invalid
+from pricewise.core.errors import Conflict, StorageFull, invalid
 from pricewise.core.events import emit
 from pricewise.core.fetch import FetchError, FetchPolicy, check_signature, check_url, classify
 from pricewise.core.schemas import _iso_z
@@ -133,9 +134,21 @@ async def add_upload(scope: Scope, settings: Settings, product_id: str, filename
 
     def write() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except BaseException:
+            path.unlink(missing_ok=True)  # never leave part of a file behind
+            raise
 
-    await asyncio.to_thread(write)
+    try:
+        await asyncio.to_thread(write)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # The raise rolls the request back: no document row either.
+        log.error("upload storage %s is full: refused a file of %d bytes", settings.var_dir / "uploads", len(data))
+        raise StorageFull("storage is full: the file was not kept; upload it again once space is freed",
+                          fields=[{"field": "file", "message": "no space left to store it"}]) from None
     queue_ingestion(scope, doc.id)
     return doc
 
