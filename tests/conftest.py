@@ -16,8 +16,11 @@ from typing import Any
 _VAR = tempfile.mkdtemp(prefix="pricewise-test-")
 os.environ.setdefault("PRICEWISE_VAR_DIR", _VAR)  # the huey SQLite queue of core.jobs lives here
 
-import httpx  # noqa: E402
 import pytest  # noqa: E402
+
+pytest.register_assert_rewrite("tests.secret_scan")  # a plugin (pytest_plugins below) imported here first
+
+import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
@@ -25,9 +28,14 @@ from pricewise.app import create_app  # noqa: E402
 from pricewise.core.migrate import upgrade  # noqa: E402
 from pricewise.models import Base  # noqa: E402
 from pricewise.settings import Settings  # noqa: E402
-from tests.support import Mailbox, OpenAIStub  # noqa: E402
+from tests.secret_scan import SCANNER, plant  # noqa: E402
+from tests.support import PASSWORD, Mailbox, OpenAIStub  # noqa: E402
 
-SECRET_KEY = "planted-master-secret-0123456789"
+# Every log record and every response of the run is scanned for planted secrets (tests/secret_scan.py).
+pytest_plugins = ["tests.secret_scan"]
+
+SECRET_KEY = plant("master secret", "planted-master-secret-0123456789")
+plant("password", PASSWORD)
 PG_ADMIN_URL = os.environ.get("PRICEWISE_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PRICEWISE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
@@ -116,9 +124,11 @@ def mailbox() -> Iterator[Mailbox]:
 @pytest.fixture
 def openai_stub() -> Iterator[OpenAIStub]:
     stub = OpenAIStub()
+    SCANNER.watch_stub(stub)  # its valid keys are BYOK keys
     stub.start()
     yield stub
     stub.stop()
+    SCANNER.unwatch_stub(stub)
 
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -142,10 +152,12 @@ async def make_client(db_url: str, tmp_path: Path, mailbox: Mailbox) -> AsyncIte
         overrides.setdefault("smtp_host", "127.0.0.1")
         overrides.setdefault("smtp_port", mailbox.port)
         settings = make_settings(overrides.pop("database_url", db_url), tmp_path, **overrides)
+        SCANNER.plant_settings(settings)  # the JWT secret, SMTP password, platform OpenAI key...
         app = create_app(settings, auth_mode=auth_mode, embedded_jobs=embedded_jobs)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        client = SCANNER.watch(httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                 base_url="http://testserver"))
         client.app = app  # type: ignore[attr-defined]
         stack.append((lifespan, client))
         return client

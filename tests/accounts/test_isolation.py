@@ -1,6 +1,7 @@
 """The isolation matrix, built from the app's route table so that a new route is covered the day it
 is added: another tenant's object is not found (404, never 403 or 200), nothing but the public
-routes answers without credentials, and a viewer changes nothing.
+routes answers without credentials, a viewer changes nothing, and a widget session token is a
+credential of the widget's routes only, where it reaches nothing but what its own session made.
 
 When a test here fails because of a new route, it says which table below to extend.
 """
@@ -20,6 +21,7 @@ from pricewise.accounts.models import Tenant, User
 from pricewise.core.ids import new_id
 from pricewise.core.security import hash_password
 from tests.support import PASSWORD, Account, signup
+from tests.widget.support import SITE, as_widget, chat, converse_to_estimate, open_session
 
 # Routes that answer without credentials.
 PUBLIC = {
@@ -336,3 +338,156 @@ async def test_a_viewer_cannot_change_anything(world: World) -> None:
     # reading is allowed
     assert (await client.get("/tenants/me", headers=world.viewer_key)).status_code == 200
     assert (await client.get("/users", headers=world.viewer_key)).status_code == 200
+
+
+# --- the widget session role --------------------------------------------------------------------
+
+@dataclass
+class Widgets:
+    client: Any
+    a: str  # tenant A's widget session token: it has a conversation and an estimate
+    b: str  # tenant B's: a conversation of its own, no estimate yet
+    a_conversation: str
+    a_staff_conversation: str  # one that tenant A's staff started through the API
+    a_estimate: dict[str, Any]
+    b_conversation: str
+    world: World
+
+
+def _not_found(r: Any, what: str) -> None:
+    assert r.status_code == 404, f"{what}: tenant B's widget session got {r.status_code}, not 404: {r.text}"
+    assert r.json()["error"]["code"] == "not_found"
+
+
+async def _a_history(w: Widgets) -> list[Any]:
+    r = await w.client.get(f"/chat/{w.a_conversation}/history", headers=as_widget(w.a))
+    assert r.status_code == 200, r.text
+    return list(r.json()["messages"])
+
+
+async def _chat_send(w: Widgets) -> None:
+    before = await _a_history(w)
+    for conv in (w.a_conversation, w.a_staff_conversation):
+        _not_found(await chat(w.client, w.b, "add a spa", conv), "POST /chat/send to tenant A's conversation")
+    own = await chat(w.client, w.b, "15x30 feet", w.b_conversation)
+    assert own.status_code == 200 and own.json()["session_id"] == w.b_conversation, own.text
+    assert await _a_history(w) == before, "tenant B's widget session changed tenant A's conversation"
+
+
+async def _chat_history(w: Widgets) -> None:
+    for conv in (w.a_conversation, w.a_staff_conversation):
+        r = await w.client.get(f"/chat/{conv}/history", headers=as_widget(w.b))
+        _not_found(r, "GET /chat/{id}/history of tenant A's conversation")
+    own = await w.client.get(f"/chat/{w.b_conversation}/history", headers=as_widget(w.b))
+    assert own.status_code == 200 and own.json()["session_id"] == w.b_conversation, own.text
+    assert "pool" not in own.text.lower()  # tenant A's conversation is about a pool
+
+
+async def _read_estimate(w: Widgets) -> None:
+    # A's session has an estimate, B's has none: B sees none, never A's.
+    _not_found(await w.client.get("/widget/estimate", headers=as_widget(w.b)), "GET /widget/estimate")
+    made = await w.client.post("/widget/estimate", headers=as_widget(w.b), json={"description": "a 12x16 deck"})
+    assert made.status_code == 200, made.text
+    own = await w.client.get("/widget/estimate", headers=as_widget(w.b))
+    assert own.status_code == 200 and own.json()["session_id"] == made.json()["session_id"], own.text
+    assert own.json()["session_id"] != w.a_estimate["session_id"]
+
+
+async def _make_estimate(w: Widgets) -> None:
+    # The body cannot name another estimate or conversation; what B makes is tenant B's.
+    for field in ("session_id", "estimation_id", "conversation_id"):
+        r = await w.client.post("/widget/estimate", headers=as_widget(w.b),
+                                json={"description": "a deck", field: w.a_estimate["session_id"]})
+        assert r.status_code == 422, f"POST /widget/estimate took {field}: {r.status_code} {r.text}"
+    made = await w.client.post("/widget/estimate", headers=as_widget(w.b), json={"description": "a 10x10 deck"})
+    assert made.status_code == 200, made.text
+    ids = {x["session_id"] for x in (await w.client.get("/estimates", headers=w.world.b.bearer)).json()}
+    assert made.json()["session_id"] in ids
+    ids = {x["session_id"] for x in (await w.client.get("/estimates", headers=w.world.a.bearer)).json()}
+    assert made.json()["session_id"] not in ids and w.a_estimate["session_id"] in ids
+
+
+async def _contact(w: Widgets) -> None:
+    # A fresh session of B has no estimate of its own: A's is out of its reach.
+    fresh = await _open_widget(w.client, w.world.b)
+    r = await w.client.post("/widget/contact", headers=as_widget(fresh), json={"email": "stray@b.example"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_estimate", r.text
+    made = await w.client.post("/widget/estimate", headers=as_widget(fresh), json={"description": "new fence"})
+    assert made.status_code == 200, made.text
+    r = await w.client.post("/widget/contact", headers=as_widget(fresh), json={"email": "pat@b.example"})
+    assert r.status_code == 200 and r.json()["estimation_id"] == made.json()["estimation_id"], r.text
+    a_leads = (await w.client.get("/leads", headers=w.world.a.bearer)).json()
+    assert all(lead["customer_email"] != "pat@b.example" for lead in a_leads)
+
+
+# Routes that take a widget session token, each with its proof that tenant B's session reaches
+# nothing of tenant A's there (404) and works on its own session's objects.
+WIDGET_ROUTES: dict[tuple[str, str], Callable[[Widgets], Awaitable[None]]] = {
+    ("POST", "/chat/send"): _chat_send,
+    ("GET", "/chat/{conversation_id}/history"): _chat_history,
+    ("GET", "/widget/estimate"): _read_estimate,
+    ("POST", "/widget/estimate"): _make_estimate,
+    ("POST", "/widget/contact"): _contact,
+}
+FORGED_WIDGET_TOKEN = "wst_" + "x" * 43  # of a session token's shape, but no session's
+
+
+async def _open_widget(client: Any, acct: Account) -> str:
+    r = await client.put("/tenants/widget", headers=acct.bearer, json={"allowed_origins": [SITE]})
+    assert r.status_code == 200, r.text
+    r = await client.post("/tenants/widget/keys", headers=acct.bearer, json={"name": "site"})
+    assert r.status_code == 201, r.text
+    return await open_session(client, r.json()["api_key"])
+
+
+async def test_a_widget_session_is_refused_everywhere_but_the_widget_routes(world: World) -> None:
+    client = world.client
+    eps = endpoints(client.app)
+    served = {(e.method, e.path) for e in eps}
+    stale = sorted(set(WIDGET_ROUTES) - served)
+    assert not stale, f"WIDGET_ROUTES lists routes that no longer exist: {stale}"
+    token = await _open_widget(client, world.b)
+    hint = ("add it to WIDGET_ROUTES in tests/accounts/test_isolation.py with a probe showing that "
+            "tenant B's widget session gets 404 for tenant A's objects there")
+    for e in eps:
+        if (e.method, e.path) in WIDGET_ROUTES:
+            continue
+        # tenant B's session on tenant B's own objects: the most a token could reach
+        url = e.url({p: world.b_ids[ID_PARAMS[p]] if p in ID_PARAMS else FIXED_PARAMS[p] for p in e.params})
+        body = None if e.body is None else {**e.body, "session_token": token}
+        r = await client.request(e.method, url, json=body, headers=as_widget(token))
+        if (e.method, e.path) in PUBLIC:  # it answers without credentials: the token must change nothing
+            forged = None if e.body is None else {**e.body, "session_token": FORGED_WIDGET_TOKEN}
+            bare = await client.request(e.method, url, json=forged, headers={"Origin": SITE})
+            assert r.status_code == bare.status_code, (
+                f"{e} answered {r.status_code} to a widget session and {bare.status_code} without one: {hint}")
+            continue
+        assert r.status_code == 401, f"{e} answered {r.status_code} to a widget session: {r.text}; {hint}"
+        assert r.json()["error"]["code"] == "unauthorized"
+    # nor is the token a bearer credential, on any guarded route (the chat routes included)
+    for e in eps:
+        if (e.method, e.path) in PUBLIC:
+            continue
+        url = e.url({p: world.b_ids[ID_PARAMS[p]] if p in ID_PARAMS else FIXED_PARAMS[p] for p in e.params})
+        r = await client.request(e.method, url, json=e.body, headers={"Authorization": f"Bearer {token}",
+                                                                      "Origin": SITE})
+        assert r.status_code == 401, f"{e} took a widget session token as a bearer token: {r.status_code}"
+
+
+async def test_a_widget_session_reaches_only_its_own_conversation_and_estimate(world: World) -> None:
+    client = world.client
+    a_token, b_token = await _open_widget(client, world.a), await _open_widget(client, world.b)
+    a_estimate = await converse_to_estimate(client, a_token)
+    staff = await client.post("/chat/send", json={"message": "I need a pool"}, headers=world.a.bearer)
+    assert staff.status_code == 200, staff.text
+    b_conv = await chat(client, b_token, "I want a kitchen remodel")
+    assert b_conv.status_code == 200, b_conv.text
+    w = Widgets(client, a_token, b_token, a_estimate["_conversation"], staff.json()["session_id"], a_estimate,
+                b_conv.json()["session_id"], world)
+    for probe in WIDGET_ROUTES.values():
+        await probe(w)
+    # tenant A's session still has its own conversation and estimate, and nothing of B's
+    own = await client.get("/widget/estimate", headers=as_widget(a_token))
+    assert own.status_code == 200 and own.json()["session_id"] == a_estimate["session_id"], own.text
+    r = await client.get(f"/chat/{w.b_conversation}/history", headers=as_widget(a_token))
+    assert r.status_code == 404, f"tenant A's widget session read tenant B's conversation: {r.status_code}"

@@ -13,12 +13,14 @@ from pricewise.accounts.models import Tenant
 from pricewise.core.logs import JsonFormatter
 from pricewise.models import Base
 from tests.conftest import SECRET_KEY
+from tests.secret_scan import plant
 
-PASSWORD = "Planted-Pa55word-Q7zX"
-WRONG_PASSWORD = "Planted-Wrong-Guess-81"
-JWT_SECRET = "planted-jwt-secret-6f1d9c0b2e7a4d58"
-BYOK = "sk-planted-byok-key-5e2f8a91c3d74b60Zq"
-REJECTED_BYOK = "sk-planted-rejected-key-0c4b7e2d19a3Wv"
+# Also looked for in every log record and response of the run (tests/secret_scan.py).
+PASSWORD = plant("password", "Planted-Pa55word-Q7zX")
+WRONG_PASSWORD = plant("password", "Planted-Wrong-Guess-81")
+JWT_SECRET = plant("JWT secret", "planted-jwt-secret-6f1d9c0b2e7a4d58")
+BYOK = plant("BYOK key", "sk-planted-byok-key-5e2f8a91c3d74b60Zq")
+REJECTED_BYOK = plant("BYOK key", "sk-planted-rejected-key-0c4b7e2d19a3Wv")
 EMAIL = "leak-owner@acme.example"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.browser import browser, served_app  # noqa: F401  (fixtures of the browser tests)
+from tests.secret_scan import SCANNER
 from tests.support import PASSWORD, Account, Mailbox
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -22,8 +23,8 @@ def csrf_of(html: str) -> str:
 
 def person(client: httpx.AsyncClient, base_url: str = "http://testserver") -> httpx.AsyncClient:
     """A client with its own cookie jar on the same running app: one person's browser."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app),  # type: ignore[attr-defined]
-                             base_url=base_url)
+    return SCANNER.watch(httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app),  # type: ignore[attr-defined]
+                                           base_url=base_url))
 
 
 async def console_login(b: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
