@@ -62,7 +62,7 @@ def plan(rng: random.Random, ids: dict[str, list[str]]) -> tuple[str, str, str, 
     if roll < 0.68:
         # Names from a vocabulary, as people write them: every new word is embedded through the
         # transformer once per process, and random strings would make every write do that.
-        uid = f"seg-{rng.randrange(10**9)}"
+        uid = f"SEG-{rng.choice(SEGMENT_WORDS).upper().replace(' ', '-')}-{rng.randrange(10**6)}"
         return "POST /customer-segment/create", "POST", "/customer-segment/create", {
             "customer_segment_name": f"{rng.choice(SEGMENT_WORDS)} {rng.choice(SEGMENT_WORDS)} {rng.randrange(100)}",
             "customer_segment_uid": uid}
@@ -95,9 +95,19 @@ async def user(port: int, seed: int, stop_at: float, ids: dict[str, list[str]],
             await asyncio.sleep(rng.uniform(0, think))
         while time.perf_counter() < stop_at:
             label, method, path, body = plan(rng, ids)
+            if think and (writer.is_closing() or reader.at_eof()):  # the server closed an idle keep-alive
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             t0 = time.perf_counter()
             writer.write(encode(method, path, body, port))
-            status = await reader.readuntil(b"\r\n")
+            try:
+                status = await reader.readuntil(b"\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError):  # closed as we sent: as a browser, retry
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                t0 = time.perf_counter()
+                writer.write(encode(method, path, body, port))
+                status = await reader.readuntil(b"\r\n")
             length = 0
             while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
                 name, _, value = line.partition(b":")

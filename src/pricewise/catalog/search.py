@@ -39,22 +39,28 @@ STOPWORDS = frozenset({
 _WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
 
 
-def _doc(entity_type: str, entity: Any) -> tuple[str, str]:
+def _doc(entity_type: str, entity: Any) -> tuple[str, str, str]:
+    """(title, body, meaning): title and body are what full text matches and results show; the
+    meaning vector is embedded from prose only. A segment's uid is a code ("SEG-ENT-2024"): found
+    by full text, while in the vector it would only add noise (and unseen tokens to distil)."""
     if entity_type == "product":
         comps = " ".join(c.get("competitor_name", "") for c in (entity.competitors or []))
-        return entity.name, " ".join(filter(None, [entity.icp_description, entity.features_description_summary,
-                                                   entity.category, entity.pricing_objective, comps]))
+        body = " ".join(filter(None, [entity.icp_description, entity.features_description_summary,
+                                      entity.category, entity.pricing_objective, comps]))
+        return entity.name, body, f"{entity.name}. {body}"
     if entity_type == "customer_segment":
-        return entity.customer_segment_name, f"{entity.customer_segment_uid} {entity.customer_segment_description}"
-    return entity.plan_name, f"{entity.unit_calculation_logic} {entity.min_unit_utilization_period}"
+        name, text = entity.customer_segment_name, entity.customer_segment_description
+        return name, f"{entity.customer_segment_uid} {text}", f"{name}. {text}"
+    body = f"{entity.unit_calculation_logic} {entity.min_unit_utilization_period}"
+    return entity.plan_name, body, f"{entity.plan_name}. {body}"
 
 
 async def _upsert(scope: Scope, entity_type: str, entity: Any) -> None:
     """Index an entity. Callers leave its changes unflushed: the embedding (a thread hop, and the
     transformer for a new word) comes first, so the transaction starts writing, and on SQLite
     holds the file's single write lock, only for the statements that follow."""
-    title, body = _doc(entity_type, entity)
-    vec = (await embed_off_loop([f"{title}. {body}"[:2000]]))[0]
+    title, body, meaning = _doc(entity_type, entity)
+    vec = (await embed_off_loop([meaning[:2000]]))[0]
     with scope.session.no_autoflush:  # a read: the writes go together in the flush below
         existing = (await scope.session.execute(scope.select(SearchDoc).where(
             SearchDoc.entity_type == entity_type, SearchDoc.entity_id == entity.id))).scalar_one_or_none()
