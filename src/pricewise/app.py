@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None, *, host: str | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         consumer = None
         await ctx.events.start()
+        if settings.embedding_table:
+            from pricewise.core.embedding_table import start_background
+
+            start_background(settings.var_dir)
         await seed_platform(ctx.db)
         if ctx.auth_mode == "local":
             await _ensure_local(ctx)

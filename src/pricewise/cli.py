@@ -75,6 +75,7 @@ def _migrate(settings: Settings) -> None:
 def serve(host: str = "127.0.0.1", port: int = 5000, workers: int = typer.Option(1, min=1, max=64),
           no_demo: bool = typer.Option(False, "--no-demo", help="Do not load the demo workspace.")) -> None:
     """Migrate, then serve the API (with an in-process job consumer when embedded)."""
+    os.environ.setdefault("PRICEWISE_EMBEDDING_TABLE", "true")  # for uvicorn's worker processes too
     settings = _settings()  # first: a bad setting is reported before the heavy imports
     import uvicorn
 
@@ -115,6 +116,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, workers: int = typer.Option
 @app.command()
 def worker(workers: int = typer.Option(2, min=1, max=64)) -> None:
     """Consume background jobs (the Redis queue when PRICEWISE_REDIS_URL is set)."""
+    os.environ.setdefault("PRICEWISE_EMBEDDING_TABLE", "true")
     settings = _settings()  # first: importing the job queue reads the settings too
     from pricewise.core import jobs
     from pricewise.core.logs import configure
@@ -123,6 +125,10 @@ def worker(workers: int = typer.Option(2, min=1, max=64)) -> None:
 
     configure(settings.log_level)
     single_threaded_blas()
+    if settings.embedding_table:
+        from pricewise.core.embedding_table import start_background
+
+        start_background(settings.var_dir)
     load_tasks()
     jobs.run_worker(workers)
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # "kid:base64key,kid2:base64key"; the first one encrypts, all of them decrypt.
     encryption_keys: SecretStr | None = None
     var_dir: Path = Path("./var")
+    # Compute the embedder's whole token table in the background, shared in var_dir
+    # (core/embedding_table.py). `serve` and `worker` turn it on unless it is set.
+    embedding_table: bool = False
 
     openai_api_key: SecretStr | None = spec("OPENAI_API_KEY", None)
     openai_base_url: str = spec("OPENAI_BASE_URL", "https://api.openai.com/v1")

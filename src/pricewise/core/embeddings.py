@@ -6,7 +6,8 @@ Two encoders share the weights:
   the transformer once ("[CLS] token [SEP]"), the outputs are kept as a static table, and a text
   is the weighted mean of its tokens' rows: the distillation idea of Model2Vec (Tulkens & van
   Dongen, 2024), which keeps much of the model's retrieval quality at table-lookup cost. Rows
-  are computed the first time a token is seen, in the process that sees it.
+  are computed the first time a token is seen, in the process that sees it, or all at once in
+  the background by `serve` and `worker` and shared on disk (core/embedding_table.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -133,14 +135,31 @@ class StaticEmbedder:
         self.weight = np.log1p(np.arange(vocab, dtype=np.float32) / 1000.0 + 1.0).astype(np.float32)
         self.special = {0, 100, 101, 102, 103}
         self._lock = threading.Lock()
+        # Called before distilling: loads a finished precomputed table, if any (True when it did).
+        self.on_miss: Callable[[], bool] | None = None
+
+    def rows(self, chunk: NDArray[np.int64]) -> Vec:
+        """The table rows of these token ids, computed (pure: no state is touched)."""
+        seq = np.stack([np.full_like(chunk, 101), chunk, np.full_like(chunk, 102)], axis=1)
+        return self.model.forward(seq, np.ones_like(seq))[:, 1]
+
+    def adopt(self, table: Vec) -> bool:
+        """Take a whole precomputed table (core/embedding_table.py); False if it does not fit."""
+        if table.shape != self.table.shape:
+            return False
+        with self._lock:
+            self.table[:] = table
+            self.known[:] = True
+        return True
 
     def _distill(self, ids: list[int]) -> None:
+        if self.on_miss is not None and self.on_miss():  # the whole table became available
+            return
         with self._lock:
             todo = np.array(sorted({i for i in ids if not self.known[i]}), dtype=np.int64)
             for s in range(0, len(todo), 256):
                 chunk = todo[s:s + 256]
-                seq = np.stack([np.full_like(chunk, 101), chunk, np.full_like(chunk, 102)], axis=1)
-                self.table[chunk] = self.model.forward(seq, np.ones_like(seq))[:, 1]
+                self.table[chunk] = self.rows(chunk)
                 self.known[chunk] = True
 
     def unseen(self, text: str) -> bool:
