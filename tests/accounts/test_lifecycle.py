@@ -156,7 +156,14 @@ async def test_purge_job_honours_the_configured_retention(make_client, mailbox):
     await _set_deactivated_at(client, old.tenant_id, now - timedelta(days=31))
     await _set_deactivated_at(client, recent.tenant_id, now - timedelta(days=29))
 
+    uploads = client.app.state.ctx.settings.var_dir / "uploads"
+    for acct in (old, recent):  # files of uploads still waiting for ingestion
+        (uploads / acct.tenant_id).mkdir(parents=True, exist_ok=True)
+        (uploads / acct.tenant_id / "6b0000000000000000000001").write_bytes(b"%PDF-1.4 waiting")
+
     assert await tasks._purge(client.app.state.ctx) == [old.tenant_id]
+    assert not (uploads / old.tenant_id).exists()  # gone with the tenant's rows
+    assert (uploads / recent.tenant_id / "6b0000000000000000000001").exists()
 
     async with client.app.state.ctx.db.session() as s:
         left = set((await s.execute(select(Tenant.id))).scalars())

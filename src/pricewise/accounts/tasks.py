@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 from typing import Any
 
 from huey import crontab
@@ -19,6 +21,8 @@ async def _purge(ctx: Any) -> list[str]:
         session.info["actor"] = "system:retention"
         ids = await purge_expired(session, ctx.settings.tenant_retention_days)
         await commit(session)
+    for tid in ids:  # files of uploads still waiting for ingestion: they go with the rows
+        await asyncio.to_thread(shutil.rmtree, ctx.settings.var_dir / "uploads" / tid, True)
     if ids:
         log.info("purged %d tenant(s) past retention", len(ids))
     return ids
