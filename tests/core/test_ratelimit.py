@@ -199,3 +199,22 @@ async def test_unreachable_redis_does_not_fail_http_requests(make_client, mailbo
     acct = await signup(client, mailbox, "fallback@limits.example", verify=False)
     codes = [(await client.get("/tenants/me", headers=acct.key_headers)).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+async def test_a_hung_redis_costs_a_request_about_a_second_not_a_hang():
+    """A Redis that accepts connections but never answers (a stuck server, a black-holed
+    network): the limiter gives up after its timeout and counts in memory."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepted by the kernel, never read or answered
+    try:
+        limiter = RateLimiter(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", per_minute=3, ai_per_minute=2)
+        started = time.perf_counter()
+        decision = await limiter.tenant(_unique("hung"))
+        elapsed = time.perf_counter() - started
+        assert decision.allowed and decision.remaining == 2
+        assert elapsed < 3, elapsed
+    finally:
+        listener.close()

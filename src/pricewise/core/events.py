@@ -107,7 +107,8 @@ class EventBus:
                 if self._redis is None:
                     from redis.asyncio import Redis
 
-                    self._redis = Redis.from_url(self.redis_url)
+                    # A Redis that hangs costs a publish a second, then local delivery.
+                    self._redis = Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=1)
                 await self._redis.publish(CHANNEL, json.dumps(
                     {"tenant_id": event.tenant_id, "type": event.type, "data": event.data, "at": event.at},
                     default=str))

@@ -25,6 +25,9 @@ log = logging.getLogger("pricewise.ratelimit")
 TIER_ESTIMATES_PER_HOUR = {"trial": 10, "pro": 100, "enterprise": 1000}
 
 
+REDIS_TIMEOUT = 1.0
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -46,7 +49,10 @@ class RateLimiter:
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         if redis_url:
-            storage: Storage = RedisStorage("async+" + redis_url, implementation="redispy")
+            # Short timeouts: a Redis that hangs (rather than refusing) costs a request one
+            # second before the memory fallback, not the client's default of waiting on.
+            storage: Storage = RedisStorage("async+" + redis_url, implementation="redispy",
+                                            socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
             self._redis = MovingWindowRateLimiter(storage)
         self.per_minute = RateLimitItemPerMinute(per_minute)
         self.ai_per_minute = RateLimitItemPerMinute(ai_per_minute)
