@@ -165,3 +165,20 @@ async def test_a_request_replayed_to_another_api_process_is_refused_through_redi
     h = sign_headers(keys_of(client), acct.tenant_id, "POST", "/mcp", INIT)
     assert (await _post(url_one, h)).status_code == 200
     assert "replayed" in _reason(await _post(url_two, h))
+
+
+async def test_each_tenant_has_its_own_mcp_rate_limit(served, mailbox):
+    client, url = await served(auth_mode="required", rate_limit_requests_per_minute=3)
+    a = await signup(client, mailbox, "mcp-limit-a@example.com")
+    b = await signup(client, mailbox, "mcp-limit-b@example.com")
+    keys = keys_of(client)
+    codes = [(await _post(url, sign_headers(keys, a.tenant_id, "POST", "/mcp", INIT))).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    over = await _post(url, sign_headers(keys, a.tenant_id, "POST", "/mcp", INIT))
+    assert over.status_code == 429, over.text
+    assert over.json()["error"]["code"] == "rate_limited"
+    assert int(over.headers["retry-after"]) >= 1
+    # another tenant's budget is its own
+    assert (await _post(url, sign_headers(keys, b.tenant_id, "POST", "/mcp", INIT))).status_code == 200
+    # the HTTP API's budget is separate: the API may call /mcp for the same tenant's estimates
+    assert (await client.get("/tenants/me", headers=a.key_headers)).status_code == 200

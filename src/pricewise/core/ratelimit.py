@@ -83,6 +83,10 @@ class RateLimiter:
     async def tenant(self, tenant_id: str) -> Decision:
         return await self.enforce(self.per_minute, f"all:{tenant_id}", "requests per minute")
 
+    async def mcp(self, tenant_id: str) -> Decision:
+        """/mcp calls: a budget of their own (the API's estimates may call it for the same tenant)."""
+        return await self.enforce(self.per_minute, f"mcp:{tenant_id}", "MCP requests per minute")
+
     async def ai(self, tenant_id: str) -> Decision:
         return await self.enforce(self.ai_per_minute, f"ai:{tenant_id}", "AI requests per minute")
 

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pricewise.accounts.models import Tenant
 from pricewise.core.crypto import derive
 from pricewise.core.db import Database
+from pricewise.core.errors import TooMany
 from pricewise.core.keys import Keys
 from pricewise.core.security import decode_jwt, encode_jwt, hmac_sign, hmac_verify
 
@@ -101,6 +102,7 @@ class Refused(Exception):
 
 
 TenantCheck = Callable[[str], Awaitable[bool]]
+RateCheck = Callable[[str], Awaitable[object]]  # raises TooMany past the tenant's limit
 
 
 def active_tenant_check(db: Database) -> TenantCheck:
@@ -117,10 +119,11 @@ class DualAuth:
     """ASGI middleware in front of the SDK's transport: nothing reaches it unverified."""
 
     def __init__(self, app: ASGIApp, keys: McpKeys, nonces: NonceStore, tenant_ok: TenantCheck,
-                 *, skew_seconds: int, max_body_bytes: int) -> None:
+                 *, skew_seconds: int, max_body_bytes: int, limit: RateCheck | None = None) -> None:
         self.app, self.keys, self.nonces, self.tenant_ok = app, keys, nonces, tenant_ok
         self.skew = skew_seconds
         self.max_body = max_body_bytes
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,10 +134,16 @@ class DualAuth:
             await _refuse(send, 413, "request body too large")
             return
         try:
-            scope[TENANT_KEY] = await self.verify(scope, body)
+            scope[TENANT_KEY] = tenant = await self.verify(scope, body)
         except Refused as exc:
             await _refuse(send, 401, str(exc))
             return
+        if self.limit is not None:  # the tenant's requests-per-minute budget, as on the HTTP API
+            try:
+                await self.limit(tenant)
+            except TooMany as exc:
+                await _refuse(send, 429, exc.message, exc.headers or {})
+                return
         sent = False
 
         async def replay() -> Message:
@@ -206,10 +215,13 @@ class DualAuth:
         return claims
 
 
-async def _refuse(send: Send, status: int, reason: str) -> None:
-    code = "unauthorized" if status == 401 else "payload_too_large"
-    body = json.dumps({"error": {"code": code, "message": reason, "fields": []}}).encode()
+_CODES = {401: "unauthorized", 413: "payload_too_large", 429: "rate_limited"}
+
+
+async def _refuse(send: Send, status: int, reason: str, extra: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": {"code": _CODES[status], "message": reason, "fields": []}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mcp"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})

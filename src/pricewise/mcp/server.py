@@ -114,7 +114,8 @@ class McpApp:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
         self.nonces = NonceStore(settings.redis_url, 2 * settings.mcp_skew_seconds)
         self.asgi: ASGIApp = DualAuth(sdk_app, McpKeys.of(ctx.keys), self.nonces, active_tenant_check(ctx.db),
-                                      skew_seconds=settings.mcp_skew_seconds, max_body_bytes=settings.max_body_bytes)
+                                      skew_seconds=settings.mcp_skew_seconds, max_body_bytes=settings.max_body_bytes,
+                                      limit=ctx.limiter.mcp)
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
