@@ -366,3 +366,18 @@ async def signup(client: httpx.AsyncClient, mailbox: Mailbox | None, email_addr:
     acct.access_token = login.json()["access_token"]
     acct.refresh_token = login.json()["refresh_token"]
     return acct
+
+
+async def row_counts(url: str) -> dict[str, int]:
+    """Rows per table of the database at url: what a refused import must leave unchanged."""
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from pricewise.models import Base
+
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        counts = {t.name: int((await conn.execute(select(func.count()).select_from(t))).scalar_one())
+                  for t in Base.metadata.sorted_tables}
+    await engine.dispose()
+    return counts

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from pydantic import AliasChoices
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pricewise.accounts import lifecycle, service
@@ -36,7 +36,7 @@ from pricewise.core.migrate import alembic_config
 from pricewise.models import Base
 from pricewise.settings import Settings
 from tests.conftest import SECRET_KEY
-from tests.support import PASSWORD, Mailbox, free_port
+from tests.support import PASSWORD, Mailbox, free_port, row_counts
 
 _SCRIPT = Path(sys.executable).with_name("pricewise")
 CMD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pricewise.cli"]
@@ -131,15 +131,6 @@ async def tenant_rows(url: str, tenant_id: str) -> dict[str, list[dict[str, Any]
             out[table.name] = [dict(r._mapping) for r in result]
     await engine.dispose()
     return out
-
-
-async def row_counts(url: str) -> dict[str, int]:
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        counts = {t.name: int((await conn.execute(select(func.count()).select_from(t))).scalar_one())
-                  for t in Base.metadata.sorted_tables}
-    await engine.dispose()
-    return counts
 
 
 async def stored_openai_token(url: str, tenant_id: str) -> str | None:

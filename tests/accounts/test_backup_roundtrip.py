@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pricewise.accounts import lifecycle
@@ -32,7 +32,7 @@ from tests.analytics.market import months_back
 from tests.conftest import PG_ADMIN_URL, make_settings
 from tests.estimation.test_classes_api import CLASS
 from tests.knowledge.docs import SETUP_MD
-from tests.support import PASSWORD, Account, Mailbox, OpenAIStub, signup
+from tests.support import PASSWORD, Account, Mailbox, OpenAIStub, row_counts, signup
 from tests.test_cli import Cli
 
 OWNER = "owner@roundtrip.example"
@@ -95,15 +95,6 @@ async def tenant_rows(url: str, tenant_id: str) -> dict[str, list[dict[str, Any]
             out[table.name] = [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
     await engine.dispose()
     return out
-
-
-async def row_counts(url: str) -> dict[str, int]:
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        counts = {t.name: int((await conn.execute(select(func.count()).select_from(t))).scalar_one())
-                  for t in Base.metadata.sorted_tables}
-    await engine.dispose()
-    return counts
 
 
 async def platform_classes(url: str) -> dict[str, str]:
