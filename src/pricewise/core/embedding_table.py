@@ -68,11 +68,7 @@ def build(emb: StaticEmbedder, path: Path, chunk: int = CHUNK, limit: int | None
         for start in range(0, vocab, chunk):
             todo = np.array([i for i in range(start, min(start + chunk, vocab)) if not emb.known[i]], dtype=np.int64)
             if len(todo):
-                rows = emb.rows(todo)  # outside the embedder's lock: requests are not held up
-                with emb._lock:
-                    fresh = ~emb.known[todo]
-                    emb.table[todo[fresh]] = rows[fresh]
-                    emb.known[todo[fresh]] = True
+                emb.fill(todo, emb.rows(todo))  # computed outside the embedder's lock: requests go on
         if limit is not None and limit < emb.table.shape[0]:
             return True
         tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npy")

@@ -143,6 +143,13 @@ class StaticEmbedder:
         seq = np.stack([np.full_like(chunk, 101), chunk, np.full_like(chunk, 102)], axis=1)
         return self.model.forward(seq, np.ones_like(seq))[:, 1]
 
+    def fill(self, ids: NDArray[np.int64], rows: Vec) -> None:
+        """Store computed rows for the ids not known yet (another thread may have got there)."""
+        with self._lock:
+            fresh = ~self.known[ids]
+            self.table[ids[fresh]] = rows[fresh]
+            self.known[ids[fresh]] = True
+
     def adopt(self, table: Vec) -> bool:
         """Take a whole precomputed table (core/embedding_table.py); False if it does not fit."""
         if table.shape != self.table.shape:
